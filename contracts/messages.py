@@ -1,0 +1,171 @@
+"""The envelope and the payload of every message on the bus.
+
+Every message is an `Envelope`; its `type` names the payload model with a major
+version (`step.requested.v1`). `MESSAGE_TYPES` is the registry the JSON Schema and
+AsyncAPI generators read.
+"""
+
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import Field
+
+from contracts.base import Contract
+from contracts.config import GradingConfig
+from contracts.sandbox import Manifest, RunRequest, RunResult
+from contracts.steps import StepName, StepStatus, SubmissionStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SubmissionInfo(Contract):
+    id: int
+    attempt: int
+    language: str
+    username: str = ""
+    external_user_id: str = ""
+    locale: str = "en"
+    manifest: Manifest
+
+
+class StepRequest(Contract):
+    """`step.requested.v1`: run `step` (in the envelope) for this submission.
+
+    `context` carries the outputs of earlier steps that later steps need (the sandbox
+    lease, the result tree, the focus ranking, ...), keyed by step name.
+    """
+
+    plan: list[StepName]
+    config: GradingConfig
+    submission: SubmissionInfo
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepResult(Contract):
+    """`step.completed.v1`: the outcome of one step. Failures are data, not exceptions."""
+
+    step: StepName
+    status: StepStatus
+    message: str
+    error_details: dict[str, Any] | None = None
+    output: dict[str, Any] = Field(default_factory=dict)
+    plan: list[StepName]
+    started_at: datetime
+    finished_at: datetime
+
+    @property
+    def duration_ms(self) -> int:
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class SubmissionAccepted(Contract):
+    """`submission.accepted.v1`: intake stored a new attempt; the tracker opens its record."""
+
+    plan: list[StepName]
+    config_id: int
+    language: str
+    locale: str = "en"
+    accepted_at: datetime
+
+
+class StatusEvent(Contract):
+    """`submission.status.v1` on the status exchange, for dashboards."""
+
+    status: SubmissionStatus
+    step: StepName | None = None
+    final_score: float | None = None
+    failed_at_step: StepName | None = None
+
+
+class FailureFeedbackRequest(Contract):
+    """`feedback.failure_requested.v1`: tracker asks for the student text of a failure."""
+
+    failed: StepResult
+    locale: str = "en"
+    language: str
+
+
+class FailureFeedbackRendered(Contract):
+    """`feedback.failure_rendered.v1`: the feedback service's answer to the tracker."""
+
+    feedback: str
+
+
+class SandboxRelease(Contract):
+    """`sandbox.release.v1`: destroy every lease of this submission attempt."""
+
+    reason: str = "terminal"
+
+
+class SandboxCall(Contract):
+    """`sandbox.call.v1` request/reply: one operation on a lease."""
+
+    op: Literal["run", "put_files", "read_file"]
+    lease_id: str
+    run: RunRequest | None = None
+    manifest: Manifest | None = None
+    read_only: bool = False
+    path: str | None = None
+
+
+class SandboxReply(Contract):
+    """`sandbox.reply.v1`: the answer to a SandboxCall. `error` set means it failed."""
+
+    run: RunResult | None = None
+    content: str | None = None
+    error: str | None = None
+    error_type: str | None = None
+
+
+class Envelope(Contract):
+    message_id: UUID = Field(default_factory=uuid4)
+    type: str
+    submission_id: int
+    attempt: int
+    step: StepName | None = None
+    time: datetime = Field(default_factory=utcnow)
+    causation_id: UUID | None = None
+    data: dict[str, Any]
+
+    def payload(self, model: type["PayloadT"]) -> "PayloadT":
+        return model.model_validate(self.data)
+
+
+PayloadT = TypeVar("PayloadT", bound=Contract)
+
+MESSAGE_TYPES: dict[str, type[Contract]] = {
+    "submission.accepted.v1": SubmissionAccepted,
+    "step.requested.v1": StepRequest,
+    "step.completed.v1": StepResult,
+    "submission.status.v1": StatusEvent,
+    "feedback.failure_requested.v1": FailureFeedbackRequest,
+    "feedback.failure_rendered.v1": FailureFeedbackRendered,
+    "sandbox.release.v1": SandboxRelease,
+    "sandbox.call.v1": SandboxCall,
+    "sandbox.reply.v1": SandboxReply,
+}
+TYPE_OF: dict[type[Contract], str] = {model: name for name, model in MESSAGE_TYPES.items()}
+
+
+def envelope(
+    payload: Contract,
+    *,
+    submission_id: int,
+    attempt: int,
+    step: StepName | None = None,
+    causation_id: UUID | None = None,
+) -> Envelope:
+    """Wrap a payload, naming its type from the registry."""
+    return Envelope(
+        type=TYPE_OF[type(payload)],
+        submission_id=submission_id,
+        attempt=attempt,
+        step=step,
+        causation_id=causation_id,
+        data=payload.model_dump(mode="json"),
+    )
+
+

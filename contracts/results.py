@@ -1,0 +1,78 @@
+"""The result tree, focus ranking and the public pipeline_execution shape."""
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from contracts.base import Contract
+from contracts.steps import PipelineStatus, StepName, StepStatus
+
+TestVerdict = Literal[
+    "passed", "failed", "time_limit", "memory_limit", "output_limit", "runtime_error", "error"
+]
+
+
+class TestResult(Contract):
+    """One graded test. `score` is 0..100; `path` is unique in the tree (score_vector key)."""
+
+    kind: Literal["test"] = "test"
+    name: str
+    type: str
+    path: str
+    weight: float
+    score: float
+    verdict: TestVerdict
+    message: str = ""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    time_ms: int | None = None
+    memory_kb: int | None = None
+    expected: str | None = None
+    actual: str | None = None
+    first_diff_line: int | None = None
+
+
+class NodeResult(Contract):
+    """A category (base, bonus, penalty) or a subject: the weighted mean of its children."""
+
+    kind: Literal["category", "subject"]
+    name: str
+    path: str
+    weight: float
+    score: float
+    subjects_weight: float | None = None
+    subjects: list["NodeResult"] = Field(default_factory=list)
+    tests: list[TestResult] = Field(default_factory=list)
+
+
+class ResultTree(Contract):
+    final_score: float
+    children: dict[str, NodeResult]
+
+
+class FocusItem(Contract):
+    """A test ranked by the points it cost in the final score."""
+
+    path: str
+    name: str
+    category: str
+    score: float
+    verdict: TestVerdict
+    points_lost: float
+
+
+class StepRecord(Contract):
+    """One entry of pipeline_execution.steps (reference/pipeline-execution-tracking.txt)."""
+
+    name: StepName
+    status: StepStatus
+    message: str
+    error_details: dict[str, Any] | None = None
+
+
+class PipelineExecution(Contract):
+    status: PipelineStatus
+    failed_at_step: StepName | None
+    total_steps_planned: int
+    steps_completed: int
+    execution_time_ms: int
+    steps: list[StepRecord]

@@ -1,0 +1,55 @@
+"""Pipeline step names and statuses. The names are public API (reference/pipeline.txt)."""
+
+from enum import StrEnum
+
+
+class StepName(StrEnum):
+    BOOTSTRAP = "BOOTSTRAP"
+    LOAD_TEMPLATE = "LOAD_TEMPLATE"
+    BUILD_TREE = "BUILD_TREE"
+    SANDBOX = "SANDBOX"
+    PRE_FLIGHT = "PRE_FLIGHT"
+    AI_BATCH = "AI_BATCH"
+    STRUCTURAL_ANALYSIS = "STRUCTURAL_ANALYSIS"
+    GRADE = "GRADE"
+    FOCUS = "FOCUS"
+    FEEDBACK = "FEEDBACK"
+    EXPORT = "EXPORT"
+
+
+class StepStatus(StrEnum):
+    SUCCESS = "success"
+    FAIL = "fail"
+
+
+class PipelineStatus(StrEnum):
+    """Values of pipeline_execution.status."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+class SubmissionStatus(StrEnum):
+    """Values of a submission's public status."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+# The canonical order; a plan is always a subsequence of it.
+EXECUTION_ORDER: tuple[StepName, ...] = (
+    StepName.LOAD_TEMPLATE,
+    StepName.BUILD_TREE,
+    StepName.SANDBOX,
+    StepName.PRE_FLIGHT,
+    StepName.AI_BATCH,
+    StepName.STRUCTURAL_ANALYSIS,
+    StepName.GRADE,
+    StepName.FOCUS,
+    StepName.FEEDBACK,
+    StepName.EXPORT,
+)
