@@ -20,6 +20,8 @@ class GradingConfigIn(Contract):
     languages: list[str] = Field(default_factory=lambda: ["python"], min_length=1)
     include_feedback: bool = True
     locale: str = "en"
+    # When set, EXPORT posts the result there, signed with the export service's secret.
+    export_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
 
     @field_validator("languages")
     @classmethod

@@ -167,5 +167,3 @@ def envelope(
         causation_id=causation_id,
         data=payload.model_dump(mode="json"),
     )
-
-

@@ -1,0 +1,234 @@
+"""The `autograder` command: serve services, migrate the database, grade in-process.
+
+This is a composition root: it may import every service (services never import each
+other). Settings are built here, once, and passed down.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from contracts.config import GradingConfigIn
+from services.intake.logic import config_problems
+from shared.db import migrate
+from shared.logging import configure_logging
+from shared.runtime import Runtime
+from shared.settings import CommonSettings
+
+Starter = Callable[[Runtime, Any], Awaitable[list[asyncio.Task[None]]]]
+
+
+def _starters() -> dict[str, tuple[Starter, type[CommonSettings]]]:
+    # Imported here so `autograder grade` does not load what only `serve` needs.
+    from services.export.app import start as export
+    from services.export.settings import ExportSettings
+    from services.feedback.app import start as feedback
+    from services.grading.app import start as grading
+    from services.grading.settings import GradingSettings
+    from services.intake.app import start as intake
+    from services.intake.settings import IntakeSettings
+    from services.preflight.app import start as preflight
+    from services.sandbox.app import start as sandbox
+    from services.sandbox.settings import SandboxSettings
+    from services.tracker.app import start as tracker
+    from services.tracker.settings import TrackerSettings
+
+    return {
+        "tracker": (tracker, TrackerSettings),
+        "sandbox": (sandbox, SandboxSettings),
+        "preflight": (preflight, CommonSettings),
+        "grading": (grading, GradingSettings),
+        "feedback": (feedback, CommonSettings),
+        "export": (export, ExportSettings),
+        "intake": (intake, IntakeSettings),
+    }
+
+
+SERVICE_NAMES = ("intake", "sandbox", "preflight", "grading", "feedback", "export", "tracker")
+
+
+async def serve(names: list[str], port: int | None) -> None:
+    common = CommonSettings()
+    configure_logging("+".join(names), common.log_format, common.log_level)
+    runtime = await Runtime.open(common)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for name, (start, settings_type) in _starters().items():
+            if name in names:
+                settings = settings_type(
+                    **({"port": port} if port is not None and name == "intake" else {})
+                )
+                tasks += await start(runtime, settings)
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runtime.close()
+
+
+def serve_one(name: str) -> None:
+    """Entry point of `python -m services.<name>`."""
+    asyncio.run(serve([name], None))
+
+
+def _load_json(path: str, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        _fail(f"{what} file not found: {path}")
+    except json.JSONDecodeError as error:
+        _fail(f"{what} file {path} is not valid JSON: {error}")
+
+
+def _fail(message: str, code: int = 2) -> Any:
+    print(f"autograder: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def grading_config(args: argparse.Namespace) -> GradingConfigIn:
+    if args.config:
+        raw = _load_json(args.config, "config")
+    elif args.criteria:
+        raw = {
+            "external_assignment_id": "local",
+            "template_name": args.template,
+            "criteria_config": _load_json(args.criteria, "criteria"),
+            "setup_config": _load_json(args.setup, "setup") if args.setup else {},
+            "feedback_config": _load_json(args.feedback, "feedback") if args.feedback else None,
+        }
+    else:
+        return _fail("give --config FILE, or --criteria FILE (with --setup/--feedback/--template)")
+    raw.setdefault("external_assignment_id", "local")
+    try:
+        config = GradingConfigIn.model_validate(raw)
+    except ValidationError as error:
+        return _fail(
+            "invalid config:\n"
+            + _problems_text([{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors()])
+        )
+    problems = config_problems(config)
+    if problems:
+        _fail("invalid config:\n" + _problems_text(problems))
+    return config
+
+
+def _problems_text(problems: list[dict[str, Any]]) -> str:
+    return "\n".join(f"  {'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems)
+
+
+EXTENSIONS = {
+    ".py": "python",
+    ".java": "java",
+    ".c": "c",
+    ".cpp": "cpp",
+    ".cc": "cpp",
+    ".js": "node",
+}
+
+
+def pick_language(
+    args: argparse.Namespace, config: GradingConfigIn, files: dict[str, bytes]
+) -> str:
+    if args.language:
+        if args.language not in config.languages:
+            _fail(f"--language {args.language} is not one of the languages {config.languages}")
+        return str(args.language)
+    if len(config.languages) == 1:
+        return config.languages[0]
+    found = {EXTENSIONS.get(Path(p).suffix) for p in files} & set(config.languages)
+    if len(found) == 1:
+        return found.pop()  # type: ignore[return-value]
+    return _fail(f"cannot tell the language; give --language (one of {config.languages})")
+
+
+def grade(args: argparse.Namespace) -> int:
+    from services.inprocess import grade_files, read_directory
+    from services.sandbox.backends.local import LocalBackend
+
+    root = Path(args.directory)
+    if not root.is_dir():
+        _fail(f"not a directory: {root}")
+    config = grading_config(args)
+    files = read_directory(root)
+    if not files:
+        _fail(f"no files in {root}")
+    language = pick_language(args, config, files)
+    response = asyncio.run(grade_files(files, config, language, LocalBackend()))
+    print(json.dumps(response, indent=2) if args.json else human_report(response))
+    return 0 if response["status"] == "completed" else 1
+
+
+def human_report(response: dict[str, Any]) -> str:
+    execution = response["pipeline_execution"]
+    lines = [
+        f"status: {response['status']}",
+        f"final score: {response['final_score']}",
+        "",
+        "pipeline:",
+    ]
+    for step in execution["steps"]:
+        mark = "ok  " if step["status"] == "success" else "FAIL"
+        lines.append(f"  {mark} {step['name']}: {step['message']}")
+    lines += ["", response["feedback"] or "(no feedback)"]
+    return "\n".join(lines)
+
+
+def db_upgrade() -> int:
+    settings = CommonSettings()
+    applied = asyncio.run(migrate(settings.database_url, settings.db_schema))
+    print(f"schema {settings.db_schema}: applied {applied or 'nothing (up to date)'}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run one service, or all in one process")
+    serve_cmd.add_argument("service", choices=[*SERVICE_NAMES, "all"])
+    serve_cmd.add_argument("--port", type=int, help="HTTP port of intake (default 8000)")
+    db = commands.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+    grade_cmd = commands.add_parser(
+        "grade", help="grade a directory in-process (no broker, no database)"
+    )
+    grade_cmd.add_argument("directory")
+    grade_cmd.add_argument("--config", help="JSON with the fields of POST /api/v1/configs")
+    grade_cmd.add_argument("--criteria", help="criteria JSON (reference format)")
+    grade_cmd.add_argument("--setup", help="setup JSON")
+    grade_cmd.add_argument("--feedback", help="feedback JSON")
+    grade_cmd.add_argument("--template", default="input_output")
+    grade_cmd.add_argument("--language")
+    grade_cmd.add_argument("--sandbox", choices=["local"], default="local")
+    grade_cmd.add_argument(
+        "--json", action="store_true", help="print the GET /api/v1/submissions/{id} shape"
+    )
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        names = list(SERVICE_NAMES) if args.service == "all" else [args.service]
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(names, args.port))
+        return 0
+    if args.command == "db":
+        return db_upgrade()
+    return grade(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

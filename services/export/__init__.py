@@ -1,0 +1,1 @@
+"""Export: sends final results to external systems (signed webhook callback)."""

@@ -1,0 +1,5 @@
+"""python -m services.export"""
+
+from services.cli import serve_one
+
+serve_one("export")

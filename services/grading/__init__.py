@@ -1,0 +1,1 @@
+"""Grading: STRUCTURAL_ANALYSIS, AI_BATCH, GRADE and FOCUS."""

@@ -1,0 +1,53 @@
+"""Grading handlers.
+
+Consumes: step.requested.v1 for GRADE and FOCUS.
+Publishes: step.completed.v1 (via the step worker), and the next step's work.
+GRADE builds the criteria tree from the config carried in the message, runs every test
+in the submission's sandbox and scores the tree; FOCUS ranks tests by points lost.
+"""
+
+from dataclasses import dataclass
+
+from contracts.messages import StepRequest
+from contracts.results import ResultTree
+from contracts.steps import StepName
+from services.grading.logic import LeasedRunner, decoded, grade_message
+from services.grading.ports import BlobReader, SandboxClient
+from shared.grading.criteria import build_tree
+from shared.grading.ports import GradeContext
+from shared.grading.scoring import focus, grade
+from shared.pipeline import StepOutcome
+
+
+@dataclass
+class GradingHandlers:
+    sandbox: SandboxClient
+    blobs: BlobReader
+    default_time_limit_ms: int = 5000
+    default_memory_limit_mb: int = 256
+
+    async def grade_step(self, request: StepRequest, step: StepName) -> StepOutcome:
+        tree = build_tree(request.config.criteria_config, request.config.template_names)
+        files = await self.blobs.read_manifest(request.submission.manifest)
+        context = GradeContext(
+            language=request.submission.language,
+            files=decoded(files),
+            runner=self._runner(request),
+            default_time_limit_ms=self.default_time_limit_ms,
+            default_memory_limit_mb=self.default_memory_limit_mb,
+        )
+        result = await grade(tree, context)
+        body = {"final_score": result.final_score, "result_tree": result.model_dump(mode="json")}
+        return StepOutcome.success(grade_message(result), output=body, context=body)
+
+    def _runner(self, request: StepRequest) -> LeasedRunner | None:
+        lease = request.context.get(StepName.SANDBOX.value)
+        return None if lease is None else LeasedRunner(self.sandbox, str(lease["lease_id"]))
+
+    async def focus_step(self, request: StepRequest, step: StepName) -> StepOutcome:
+        graded = request.context[StepName.GRADE.value]
+        ranked = focus(ResultTree.model_validate(graded["result_tree"]))
+        items = [item.model_dump(mode="json") for item in ranked]
+        lost = sum(1 for item in ranked if item.points_lost > 0)
+        message = f"Focus computed: {lost} test(s) cost points"
+        return StepOutcome.success(message, output={"focus": items}, context={"focus": items})

@@ -1,0 +1,109 @@
+"""Intake's PostgreSQL access: configs (versioned, never edited in place), accepting a
+submission in one transaction with its files and outbox messages, and the read view."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from contracts.config import GradingConfig, GradingConfigIn
+from contracts.messages import Envelope, StepResult
+from contracts.sandbox import Manifest
+from contracts.steps import PipelineStatus, StepName
+from shared.db.blobs import PostgresBlobStore
+from shared.db.outbox import enqueue
+from shared.execution import pipeline_execution, public_json
+
+Outgoing = list[tuple[str, str, Envelope]]  # (exchange, routing key, envelope)
+
+
+@dataclass(frozen=True)
+class NewSubmission:
+    config: GradingConfig
+    external_user_id: str
+    username: str
+    language: str
+    locale: str
+    files: dict[str, bytes]
+    plan: list[StepName]
+
+
+class IntakeRepository:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.blobs = PostgresBlobStore(pool)
+
+    async def create_config(self, config: GradingConfigIn) -> GradingConfig:
+        body = config.model_dump(mode="json")
+        row = await self.pool.fetchrow(
+            "INSERT INTO grading_configs (external_assignment_id, version, body)"
+            " SELECT $1, coalesce(max(version), 0) + 1, $2 FROM grading_configs"
+            " WHERE external_assignment_id = $1 RETURNING id, version",
+            config.external_assignment_id,
+            body,
+        )
+        return GradingConfig(**body, id=row["id"], version=row["version"])
+
+    async def get_config(self, config_id: int) -> GradingConfig | None:
+        row = await self.pool.fetchrow(
+            "SELECT id, version, body FROM grading_configs WHERE id = $1", config_id
+        )
+        if row is None:
+            return None
+        return GradingConfig(**row["body"], id=row["id"], version=row["version"])
+
+    async def accept(
+        self, new: NewSubmission, messages: Callable[[int, Manifest], Outgoing]
+    ) -> int:
+        """Store files, submission, attempt 1 and its outbox messages atomically."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            manifest = await self.blobs.put_many(new.files, connection)
+            submission_id = await connection.fetchval(
+                "INSERT INTO submissions (grading_config_id, external_user_id, username,"
+                " language, locale, manifest) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                new.config.id,
+                new.external_user_id,
+                new.username,
+                new.language,
+                new.locale,
+                {path: ref.model_dump() for path, ref in manifest.items()},
+            )
+            await connection.execute(
+                "INSERT INTO attempts (submission_id, attempt, config_id, plan)"
+                " VALUES ($1, 1, $2, $3)",
+                submission_id,
+                new.config.id,
+                [step.value for step in new.plan],
+            )
+            for exchange, key, message in messages(submission_id, manifest):
+                await enqueue(connection, exchange, key, message)
+        return int(submission_id)
+
+    async def submission_view(self, submission_id: int) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(
+            "SELECT s.id, s.grading_config_id, s.external_user_id, s.username, s.language,"
+            " s.created_at, a.attempt, a.status, a.plan, r.final_score, r.result_tree,"
+            " r.feedback, r.pipeline_execution FROM submissions s"
+            " JOIN attempts a ON a.submission_id = s.id"
+            " LEFT JOIN results r ON r.submission_id = a.submission_id AND r.attempt = a.attempt"
+            " WHERE s.id = $1 ORDER BY a.attempt DESC LIMIT 1",
+            submission_id,
+        )
+        if row is None:
+            return None
+        view = dict(row)
+        if view["pipeline_execution"] is None:
+            view["pipeline_execution"] = await self._in_progress(view)
+        return view
+
+    async def _in_progress(self, view: dict[str, Any]) -> dict[str, Any]:
+        plan = [StepName(step) for step in view["plan"]]
+        rows = await self.pool.fetch(
+            "SELECT step, status, message, error_details, output, started_at, finished_at"
+            " FROM step_events WHERE submission_id = $1 AND attempt = $2",
+            view["id"],
+            view["attempt"],
+        )
+        results = [StepResult.model_validate({**dict(r), "plan": plan}) for r in rows]
+        return public_json(pipeline_execution(plan, results, PipelineStatus.RUNNING))

@@ -1,0 +1,141 @@
+"""The intake HTTP API (reference web API field names).
+
+POST /api/v1/configs, GET /api/v1/configs/{id}, POST /api/v1/submissions (JSON with
+`submission_files`, or multipart with a zip `archive`), GET /api/v1/submissions/{id},
+GET /health. Every 4xx body names the offending field by its JSON path.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from contracts.config import GradingConfigIn
+from services.intake.adapters.postgres import IntakeRepository
+from services.intake.logic import FileLimits, InvalidSubmission, config_problems
+from services.intake.submissions import SubmissionIn, accept_submission, archive_files
+from shared.messaging.topology import Topology
+
+router = APIRouter()
+
+
+def repository(request: Request) -> IntakeRepository:
+    return request.app.state.repository  # type: ignore[no-any-return]
+
+
+def file_limits(request: Request) -> FileLimits:
+    return request.app.state.file_limits  # type: ignore[no-any-return]
+
+
+def topology(request: Request) -> Topology:
+    return request.app.state.topology  # type: ignore[no-any-return]
+
+
+Repo = Annotated[IntakeRepository, Depends(repository)]
+Limits = Annotated[FileLimits, Depends(file_limits)]
+Bus = Annotated[Topology, Depends(topology)]
+
+
+class Accepted(BaseModel):
+    id: int
+    status: str = "queued"
+
+
+def unprocessable(problems: list[dict[str, Any]], prefix: str = "body") -> HTTPException:
+    detail = [
+        {"loc": [prefix, *p["loc"]], "msg": p["msg"], "type": "value_error"} for p in problems
+    ]
+    return HTTPException(status_code=422, detail=detail)
+
+
+@router.get("/health")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.post("/api/v1/configs", status_code=201)
+async def create_config(body: GradingConfigIn, repo: Repo) -> dict[str, Any]:
+    problems = config_problems(body)
+    if problems:
+        raise unprocessable(problems)
+    stored = await repo.create_config(body)
+    return stored.model_dump(mode="json")
+
+
+@router.get("/api/v1/configs/{config_id}")
+async def get_config(config_id: int, repo: Repo) -> dict[str, Any]:
+    config = await repo.get_config(config_id)
+    if config is None:
+        raise HTTPException(404, detail=f"no grading config with id {config_id}")
+    return config.model_dump(mode="json")
+
+
+@router.post("/api/v1/submissions", status_code=202)
+async def create_submission(request: Request, repo: Repo, limits: Limits, bus: Bus) -> Accepted:
+    body = await _submission_body(request, limits)
+    try:
+        submission_id = await accept_submission(body, repo, limits, bus)
+    except InvalidSubmission as error:
+        raise unprocessable(error.problems) from error
+    return Accepted(id=submission_id)
+
+
+async def _submission_body(request: Request, limits: FileLimits) -> SubmissionIn:
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form()
+            return await archive_files(form, limits)
+        return SubmissionIn.model_validate_json(await request.body())
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from error
+    except InvalidSubmission as error:
+        raise unprocessable(error.problems) from error
+
+
+@router.get("/api/v1/submissions/{submission_id}")
+async def get_submission(submission_id: int, repo: Repo) -> dict[str, Any]:
+    view = await repo.submission_view(submission_id)
+    if view is None:
+        raise HTTPException(404, detail=f"no submission with id {submission_id}")
+    return public_submission(view)
+
+
+def public_submission(view: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": view["id"],
+        "status": view["status"],
+        "attempt": view["attempt"],
+        "grading_config_id": view["grading_config_id"],
+        "external_user_id": view["external_user_id"],
+        "username": view["username"],
+        "language": view["language"],
+        "created_at": view["created_at"].isoformat(),
+        "final_score": view["final_score"],
+        "feedback": view["feedback"],
+        "result_tree": view["result_tree"],
+        "pipeline_execution": view["pipeline_execution"],
+    }
+
+
+def create_app(repo: IntakeRepository, limits: FileLimits, topology: Topology) -> FastAPI:
+    app = FastAPI(title="Autograder", version="1.0")
+    app.state.repository = repo
+    app.state.file_limits = limits
+    app.state.topology = topology
+    app.include_router(router)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    return app
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    detail = [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e.get("type", "value_error")}
+        for e in error.errors()
+    ]
+    return JSONResponse(status_code=422, content={"detail": detail})

@@ -1,0 +1,42 @@
+"""Composition root of intake: the HTTP app on the shared runtime, and the outbox relay."""
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+
+import uvicorn
+
+from services.intake.adapters.postgres import IntakeRepository
+from services.intake.api import create_app
+from services.intake.logic import FileLimits
+from services.intake.settings import IntakeSettings
+from shared.db.outbox import OutboxRelay
+from shared.runtime import Runtime
+
+
+def limits_from(settings: IntakeSettings) -> FileLimits:
+    return FileLimits(
+        max_files=settings.max_files,
+        max_file_bytes=settings.max_file_bytes,
+        max_total_bytes=settings.max_total_bytes,
+        max_compression_ratio=settings.max_compression_ratio,
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process's serve loop owns shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def start(runtime: Runtime, settings: IntakeSettings) -> list[asyncio.Task[None]]:
+    app = create_app(IntakeRepository(runtime.pool), limits_from(settings), runtime.bus.topology)
+    server = _Server(
+        uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_config=None, access_log=False
+        )
+    )
+    relay = OutboxRelay(runtime.pool, runtime.bus)
+    return [asyncio.create_task(server.serve()), asyncio.create_task(relay.run())]

@@ -1,0 +1,173 @@
+"""Pure intake logic: checking configs and uploaded files, and the first steps of a
+run (LOAD_TEMPLATE and BUILD_TREE), done here so a bad config fails before any
+sandbox is used."""
+
+import io
+import posixpath
+import stat
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from contracts.config import GradingConfig, GradingConfigIn
+from contracts.steps import StepName
+from shared.feedback_config import parse_feedback_config
+from shared.grading.criteria import CriteriaTree, build_tree
+from shared.grading.errors import GradingError, InvalidCriteria
+from shared.grading.templates.registry import get_template
+from shared.pipeline import PlanFlags, StepOutcome, build_plan
+from shared.setup_config import parse_setup_config
+
+Problem = dict[str, Any]
+
+
+class InvalidSubmission(ValueError):
+    """Uploaded files that cannot be accepted; `problems` say which and why."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p["msg"] for p in problems))
+        self.problems = problems
+
+
+def config_problems(config: GradingConfigIn) -> list[Problem]:
+    """Every problem in a config, each with its JSON path, or [] when it is usable."""
+    problems: list[Problem] = []
+    try:
+        build_tree(config.criteria_config, config.template_names)
+    except InvalidCriteria as error:
+        problems += [{"loc": list(p["loc"]), "msg": p["msg"]} for p in error.errors]
+    except GradingError as error:
+        problems.append({"loc": ["template_name"], "msg": str(error)})
+    problems += _section_problems("setup_config", parse_setup_config, config.setup_config)
+    problems += _section_problems("feedback_config", parse_feedback_config, config.feedback_config)
+    return problems
+
+
+def _section_problems(section: str, parse: Any, raw: Any) -> list[Problem]:
+    try:
+        parse(raw or {})
+    except ValidationError as error:
+        return _located(section, error)
+    except ValueError as error:
+        if isinstance(error.__cause__, ValidationError):
+            return _located(section, error.__cause__)
+        return [{"loc": [section], "msg": str(error)}]
+    return []
+
+
+def _located(section: str, error: ValidationError) -> list[Problem]:
+    """pydantic's errors with paths relative to the config body."""
+    return [
+        {"loc": [section, *[p for p in e["loc"] if p != "languages"]], "msg": e["msg"]}
+        for e in error.errors()
+    ]
+
+
+def plan_for(config: GradingConfig, tree: CriteriaTree) -> list[StepName]:
+    templates = [get_template(name) for name in config.template_names]
+    return build_plan(
+        PlanFlags(
+            requires_sandbox=any(t.requires_sandbox for t in templates),
+            include_feedback=config.include_feedback,
+            export=config.export_webhook_url is not None,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class FirstSteps:
+    """The outcomes of LOAD_TEMPLATE and BUILD_TREE, and the plan when both passed."""
+
+    load_template: StepOutcome
+    build_tree: StepOutcome | None
+    plan: list[StepName]
+
+
+def first_steps(config: GradingConfig) -> FirstSteps:
+    try:
+        for name in config.template_names:
+            get_template(name)
+    except GradingError as error:
+        failed = StepOutcome.failure(str(error), {"error_type": "template_not_found"})
+        return FirstSteps(failed, None, [StepName.LOAD_TEMPLATE])
+    loaded = StepOutcome.success("Template loaded successfully")
+    try:
+        tree = build_tree(config.criteria_config, config.template_names)
+    except InvalidCriteria as error:
+        details = {"error_type": "invalid_criteria", "problems": error.errors}
+        failed = StepOutcome.failure("Criteria tree could not be built", details)
+        return FirstSteps(loaded, failed, [StepName.LOAD_TEMPLATE, StepName.BUILD_TREE])
+    built = StepOutcome.success("Criteria tree built successfully")
+    return FirstSteps(loaded, built, plan_for(config, tree))
+
+
+def safe_relative_path(path: str) -> str:
+    """A normalised relative POSIX path, or ValueError saying what is wrong with it."""
+    if not path or "\x00" in path or "\\" in path:
+        raise ValueError(f"invalid file path {path!r}")
+    if path.startswith("/"):
+        raise ValueError(f"absolute path {path!r} is not allowed")
+    normal = posixpath.normpath(path)
+    if normal == ".." or normal.startswith("../") or normal == ".":
+        raise ValueError(f"path {path!r} leaves the submission folder")
+    return normal
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    max_files: int
+    max_file_bytes: int
+    max_total_bytes: int
+    max_compression_ratio: int
+
+
+def checked_files(files: dict[str, bytes], limits: FileLimits) -> dict[str, bytes]:
+    problems: list[Problem] = []
+    clean: dict[str, bytes] = {}
+    if not files:
+        problems.append({"loc": ["submission_files"], "msg": "no files were submitted"})
+    if len(files) > limits.max_files:
+        problems.append({"loc": ["submission_files"], "msg": f"more than {limits.max_files} files"})
+    for path, content in files.items():
+        try:
+            clean[safe_relative_path(path)] = content
+        except ValueError as error:
+            problems.append({"loc": ["submission_files", path], "msg": str(error)})
+            continue
+        if len(content) > limits.max_file_bytes:
+            msg = f"file is larger than {limits.max_file_bytes} bytes"
+            problems.append({"loc": ["submission_files", path], "msg": msg})
+    if sum(len(c) for c in files.values()) > limits.max_total_bytes:
+        msg = f"files add up to more than {limits.max_total_bytes} bytes"
+        problems.append({"loc": ["submission_files"], "msg": msg})
+    if problems:
+        raise InvalidSubmission(problems)
+    return clean
+
+
+def files_from_archive(data: bytes, limits: FileLimits) -> dict[str, bytes]:
+    """Unpack a zip safely: no links, no escapes, no bombs. Directories are skipped."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as error:
+        raise InvalidSubmission([{"loc": ["archive"], "msg": "not a zip archive"}]) from error
+    entries = [info for info in archive.infolist() if not info.is_dir()]
+    _check_entries(entries, len(data), limits)
+    files = {info.filename: archive.read(info) for info in entries}
+    return checked_files(files, limits)
+
+
+def _check_entries(entries: list[zipfile.ZipInfo], size: int, limits: FileLimits) -> None:
+    declared = sum(info.file_size for info in entries)
+    problems: list[Problem] = []
+    if declared > limits.max_total_bytes or declared > max(size, 1) * limits.max_compression_ratio:
+        problems.append({"loc": ["archive"], "msg": "archive expands too much (zip bomb?)"})
+    for info in entries:
+        if stat.S_ISLNK(info.external_attr >> 16):
+            problems.append(
+                {"loc": ["archive", info.filename], "msg": "symbolic links are not allowed"}
+            )
+    if problems:
+        raise InvalidSubmission(problems)

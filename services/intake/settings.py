@@ -1,0 +1,18 @@
+"""Intake settings (env prefix INTAKE_)."""
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import CommonSettings
+
+
+class IntakeSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    max_files: int = Field(default=200, gt=0)
+    max_file_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_total_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # An archive expanding more than this many times its size is treated as a zip bomb.
+    max_compression_ratio: int = Field(default=100, gt=0)

@@ -1,0 +1,139 @@
+"""Accepting a submission: checks, the first two steps, and the outbox messages."""
+
+from typing import Any
+
+from fastapi import HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import FormData, UploadFile
+
+from contracts.messages import (
+    StepRequest,
+    SubmissionAccepted,
+    SubmissionInfo,
+    envelope,
+    utcnow,
+)
+from contracts.sandbox import Manifest
+from contracts.steps import StepName
+from services.intake.adapters.postgres import IntakeRepository, NewSubmission, Outgoing
+from services.intake.logic import (
+    FileLimits,
+    FirstSteps,
+    InvalidSubmission,
+    checked_files,
+    files_from_archive,
+    first_steps,
+)
+from shared.messaging.topology import TRACKER_ACCEPTED_KEY, Topology, result_key, step_key
+from shared.pipeline import StepOutcome, to_result
+
+
+class SubmissionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grading_config_id: int
+    external_user_id: str = Field(default="", max_length=200)
+    username: str = Field(default="", max_length=200)
+    language: str
+    locale: str | None = None
+    submission_files: dict[str, str] = Field(default_factory=dict)
+    # Filled from a multipart archive; never part of a JSON body.
+    archive_files: dict[str, bytes] | None = Field(default=None, exclude=True)
+
+
+async def archive_files(form: FormData, limits: FileLimits) -> SubmissionIn:
+    archive = form.get("archive")
+    if not isinstance(archive, UploadFile):
+        raise InvalidSubmission(
+            [{"loc": ["archive"], "msg": "a zip file field 'archive' is required"}]
+        )
+    fields = {k: v for k, v in form.items() if k != "archive" and isinstance(v, str)}
+    body = SubmissionIn.model_validate(fields)
+    files = files_from_archive(await archive.read(), limits)
+    return body.model_copy(update={"archive_files": files})
+
+
+async def accept_submission(
+    body: SubmissionIn, repo: IntakeRepository, limits: FileLimits, topology: Topology
+) -> int:
+    config = await repo.get_config(body.grading_config_id)
+    if config is None:
+        raise _field_error(
+            "grading_config_id", f"no grading config with id {body.grading_config_id}"
+        )
+    if body.language not in config.languages:
+        raise _field_error(
+            "language",
+            f"{body.language!r} is not one of this assignment's languages {config.languages}",
+        )
+    raw = body.archive_files or {p: c.encode() for p, c in body.submission_files.items()}
+    files = checked_files(raw, limits)
+    first = first_steps(config)
+    new = NewSubmission(
+        config=config,
+        external_user_id=body.external_user_id,
+        username=body.username,
+        language=body.language,
+        locale=body.locale or config.locale,
+        files=files,
+        plan=first.plan,
+    )
+    return await repo.accept(
+        new, lambda sid, manifest: outgoing(sid, manifest, new, first, topology)
+    )
+
+
+def _field_error(field: str, msg: str) -> HTTPException:
+    return HTTPException(422, detail=[{"loc": ["body", field], "msg": msg, "type": "value_error"}])
+
+
+def outgoing(
+    submission_id: int,
+    manifest: Manifest,
+    new: NewSubmission,
+    first: FirstSteps,
+    topology: Topology,
+) -> Outgoing:
+    """accepted -> LOAD_TEMPLATE result -> BUILD_TREE result -> the next step's work."""
+    now = utcnow()
+    ids: dict[str, Any] = {"submission_id": submission_id, "attempt": 1}
+    exchange = topology.pipeline_exchange
+    accepted = SubmissionAccepted(
+        plan=first.plan,
+        config_id=new.config.id,
+        language=new.language,
+        locale=new.locale,
+        accepted_at=now,
+    )
+    messages: Outgoing = [(exchange, TRACKER_ACCEPTED_KEY, envelope(accepted, **ids))]
+    for step, outcome in (
+        (StepName.LOAD_TEMPLATE, first.load_template),
+        (StepName.BUILD_TREE, first.build_tree),
+    ):
+        if outcome is not None:
+            result = to_result(step, outcome, first.plan, now)
+            messages.append((exchange, result_key(step), envelope(result, step=step, **ids)))
+    if _both_passed(first) and len(first.plan) > 2:
+        following = first.plan[2]
+        work = StepRequest(
+            plan=first.plan, config=new.config, submission=_info(submission_id, manifest, new)
+        )
+        messages.append((exchange, step_key(following), envelope(work, step=following, **ids)))
+    return messages
+
+
+def _both_passed(first: FirstSteps) -> bool:
+    outcomes: list[StepOutcome | None] = [first.load_template, first.build_tree]
+    return all(o is not None and o.status.value == "success" for o in outcomes)
+
+
+def _info(submission_id: int, manifest: Manifest, new: NewSubmission) -> SubmissionInfo:
+    return SubmissionInfo(
+        id=submission_id,
+        attempt=1,
+        language=new.language,
+        username=new.username,
+        external_user_id=new.external_user_id,
+        locale=new.locale,
+        manifest=manifest,
+    )

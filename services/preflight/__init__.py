@@ -1,0 +1,1 @@
+"""Pre-flight: required files, assets and setup commands, before any test runs."""

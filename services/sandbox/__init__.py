@@ -1,0 +1,1 @@
+"""The sandbox service: leases isolated workspaces and runs untrusted commands in them."""

@@ -1,0 +1,36 @@
+"""Composition root of the sandbox service: a backend, the step worker and the RPC server."""
+
+import asyncio
+
+from contracts.steps import StepName
+from services.sandbox.backends.local import LocalBackend
+from services.sandbox.handlers import SandboxHandlers
+from services.sandbox.settings import SandboxSettings
+from shared.db.blobs import PostgresBlobStore
+from shared.db.inbox import Inbox
+from shared.messaging.rpc import serve_rpc
+from shared.runtime import Runtime
+from shared.worker import StepWorker
+
+
+async def start(runtime: Runtime, settings: SandboxSettings) -> list[asyncio.Task[None]]:
+    backend = LocalBackend(settings.work_root)
+    handlers = SandboxHandlers(backend, PostgresBlobStore(runtime.pool))
+    worker = StepWorker(
+        "sandbox",
+        runtime.bus,
+        Inbox(runtime.pool, "sandbox"),
+        steps={StepName.SANDBOX: handlers.sandbox_step},
+        extra={"sandbox.release.v1": handlers.on_release},
+    )
+    await worker.start()
+    await serve_rpc(runtime.bus, runtime.bus.topology.sandbox_rpc_queue, handlers.on_call)
+    return [asyncio.create_task(close_when_cancelled(backend))]
+
+
+async def close_when_cancelled(backend: LocalBackend) -> None:
+    """Destroys every sandbox when the service stops."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await backend.close()

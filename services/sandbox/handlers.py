@@ -1,0 +1,71 @@
+"""Sandbox handlers: the only code that drives a sandbox backend.
+
+Consumes: step.requested.v1 for SANDBOX (lease a fresh sandbox for the attempt and put
+          the submission's files in it), sandbox.release.v1 (destroy the attempt's
+          sandbox; sent by the tracker at every terminal state),
+          sandbox.call.v1 on the RPC queue (run / put_files / read_file on a lease).
+Publishes: step.completed.v1 (via the step worker), sandbox.reply.v1 (RPC replies).
+"""
+
+from dataclasses import dataclass
+
+from contracts.messages import Envelope, SandboxCall, SandboxReply, StepRequest, envelope
+from contracts.sandbox import Manifest
+from contracts.steps import StepName
+from services.sandbox.backends.base import SandboxBackend, SandboxError
+from services.sandbox.ports import BlobReader
+from shared.pipeline import StepOutcome
+
+
+def owner_of(submission_id: int, attempt: int) -> str:
+    """One lease per attempt: a redelivered SANDBOX step gets the same sandbox back."""
+    return f"{submission_id}:{attempt}"
+
+
+@dataclass
+class SandboxHandlers:
+    backend: SandboxBackend
+    blobs: BlobReader
+
+    async def sandbox_step(self, request: StepRequest, step: StepName) -> StepOutcome:
+        submission = request.submission
+        owner = owner_of(submission.id, submission.attempt)
+        lease_id = await self.backend.acquire(owner, submission.language)
+        await self._put(lease_id, submission.manifest, read_only=False)
+        return StepOutcome.success(
+            "Sandbox ready",
+            output={"language": submission.language},
+            context={"lease_id": lease_id},
+        )
+
+    async def _put(self, lease_id: str, manifest: Manifest, read_only: bool) -> None:
+        files = await self.blobs.read_manifest(manifest)
+        await self.backend.put_files(lease_id, files, read_only=read_only)
+
+    async def on_release(self, message: Envelope) -> None:
+        await self.backend.release_owner(owner_of(message.submission_id, message.attempt))
+
+    async def on_call(self, message: Envelope) -> Envelope:
+        call = message.payload(SandboxCall)
+        try:
+            reply = await self._dispatch(call)
+        except SandboxError as error:
+            reply = SandboxReply(error=str(error), error_type=type(error).__name__)
+        return envelope(
+            reply,
+            submission_id=message.submission_id,
+            attempt=message.attempt,
+            causation_id=message.message_id,
+        )
+
+    async def _dispatch(self, call: SandboxCall) -> SandboxReply:
+        if call.op == "run" and call.run is not None:
+            return SandboxReply(run=await self.backend.run(call.lease_id, call.run))
+        if call.op == "put_files" and call.manifest is not None:
+            await self._put(call.lease_id, call.manifest, call.read_only)
+            return SandboxReply()
+        if call.op == "read_file" and call.path is not None:
+            content = await self.backend.read_file(call.lease_id, call.path)
+            text = None if content is None else content.decode("utf-8", errors="replace")
+            return SandboxReply(content=text)
+        return SandboxReply(error=f"malformed {call.op} call", error_type="bad_request")

@@ -1,0 +1,1 @@
+"""Tracker: records step results, assembles pipeline_execution, publishes status events."""

@@ -1,0 +1,5 @@
+"""python -m services.tracker"""
+
+from services.cli import serve_one
+
+serve_one("tracker")

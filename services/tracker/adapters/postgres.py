@@ -1,0 +1,117 @@
+"""The tracker's PostgreSQL store: step events are append-only and unique per
+(submission, attempt, step); the attempt row is locked while its state is decided."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from contracts.messages import StepResult
+from contracts.steps import StepName
+from services.tracker.logic import AttemptState, FinalRecord
+
+
+class PostgresAttemptTx:
+    def __init__(self, connection: asyncpg.Connection, submission_id: int, attempt: int) -> None:
+        self.connection = connection
+        self.key = (submission_id, attempt)
+
+    async def lock(self) -> asyncpg.Record:
+        row = await self.connection.fetchrow(
+            "SELECT a.plan, a.finished_at, s.language, s.locale FROM attempts a"
+            " JOIN submissions s ON s.id = a.submission_id"
+            " WHERE a.submission_id = $1 AND a.attempt = $2 FOR UPDATE OF a",
+            *self.key,
+        )
+        if row is None:
+            raise LookupError(f"no attempt {self.key}")
+        return row
+
+    async def record(self, result: StepResult, message_id: str) -> bool:
+        inserted = await self.connection.fetchval(
+            "INSERT INTO step_events (submission_id, attempt, step, status, message,"
+            " error_details, output, started_at, finished_at, message_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " ON CONFLICT (submission_id, attempt, step) DO NOTHING RETURNING id",
+            *self.key,
+            result.step.value,
+            result.status.value,
+            result.message,
+            result.error_details,
+            result.output,
+            result.started_at,
+            result.finished_at,
+            message_id,
+        )
+        await self.connection.execute(
+            "UPDATE attempts SET last_event_at = now(), current_step = $3,"
+            " status = CASE WHEN status = 'queued' THEN 'running' ELSE status END"
+            " WHERE submission_id = $1 AND attempt = $2 AND finished_at IS NULL",
+            *self.key,
+            result.step.value,
+        )
+        return inserted is not None
+
+    async def state(self) -> AttemptState:
+        attempt = await self.lock()
+        rows = await self.connection.fetch(
+            "SELECT step, status, message, error_details, output, started_at, finished_at"
+            " FROM step_events WHERE submission_id = $1 AND attempt = $2 ORDER BY id",
+            *self.key,
+        )
+        plan = [StepName(step) for step in attempt["plan"]]
+        results = [StepResult.model_validate({**dict(row), "plan": plan}) for row in rows]
+        return AttemptState(
+            plan=plan,
+            results=results,
+            finished=attempt["finished_at"] is not None,
+            language=attempt["language"],
+            locale=attempt["locale"],
+        )
+
+    async def finish(self, record: FinalRecord) -> None:
+        await self.connection.execute(
+            "INSERT INTO results (submission_id, attempt, status, final_score, result_tree,"
+            " feedback, pipeline_execution) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (submission_id, attempt) DO NOTHING",
+            *self.key,
+            record.status.value,
+            record.final_score,
+            record.result_tree,
+            record.feedback,
+            record.pipeline_execution,
+        )
+        await self.connection.execute(
+            "UPDATE attempts SET status = $3, finished_at = now(), last_event_at = now()"
+            " WHERE submission_id = $1 AND attempt = $2",
+            *self.key,
+            record.status.value,
+        )
+
+    async def set_feedback_if_missing(self, feedback: str) -> None:
+        await self.connection.execute(
+            "UPDATE results SET feedback = $3, updated_at = now()"
+            " WHERE submission_id = $1 AND attempt = $2 AND feedback IS NULL",
+            *self.key,
+            feedback,
+        )
+
+
+class PostgresAttemptStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def attempt(self, submission_id: int, attempt: int) -> AsyncIterator[PostgresAttemptTx]:
+        async with self.pool.acquire() as connection, connection.transaction():
+            tx = PostgresAttemptTx(connection, submission_id, attempt)
+            await tx.lock()
+            yield tx
+
+    async def stuck(self, older_than_s: float) -> list[tuple[int, int]]:
+        rows = await self.pool.fetch(
+            "SELECT submission_id, attempt FROM attempts WHERE finished_at IS NULL"
+            " AND last_event_at < now() - make_interval(secs => $1)",
+            older_than_s,
+        )
+        return [(row["submission_id"], row["attempt"]) for row in rows]

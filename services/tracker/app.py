@@ -1,0 +1,43 @@
+"""Composition root of the tracker: wires the store and the bus into the handlers."""
+
+import asyncio
+
+import structlog
+
+from services.tracker.adapters.postgres import PostgresAttemptStore
+from services.tracker.handlers import Tracker
+from services.tracker.settings import TrackerSettings
+from shared.db.inbox import Inbox
+from shared.runtime import Runtime
+from shared.worker import StepWorker
+
+log = structlog.get_logger()
+
+
+async def start(runtime: Runtime, settings: TrackerSettings) -> list[asyncio.Task[None]]:
+    tracker = Tracker(PostgresAttemptStore(runtime.pool), runtime.bus)
+    worker = StepWorker(
+        "tracker",
+        runtime.bus,
+        Inbox(runtime.pool, "tracker"),
+        steps={},
+        extra={
+            "submission.accepted.v1": tracker.on_accepted,
+            "step.completed.v1": tracker.on_step_completed,
+            "feedback.failure_rendered.v1": tracker.on_failure_feedback,
+        },
+    )
+    await worker.start()
+    return [asyncio.create_task(sweep_forever(tracker, settings))]
+
+
+async def sweep_forever(tracker: Tracker, settings: TrackerSettings) -> None:
+    store = tracker.store
+    while True:
+        await asyncio.sleep(settings.sweep_interval_s)
+        try:
+            for submission_id, attempt in await store.stuck(settings.stuck_after_s):
+                log.warning("pipeline interrupted", submission_id=submission_id, attempt=attempt)
+                await tracker.interrupt(submission_id, attempt)
+        except Exception:  # the sweep is retried next tick; the consumer keeps working
+            log.exception("sweep failed")

@@ -1,0 +1,144 @@
+"""Tracker handlers.
+
+Consumes: submission.accepted.v1, step.completed.v1 (every step's result),
+          feedback.failure_rendered.v1
+Publishes: submission.status.v1 (status exchange), feedback.failure_requested.v1,
+           sandbox.release.v1 (at every terminal state)
+
+State is decided from what is stored, under a lock on the attempt, so a redelivered or
+duplicated message changes nothing; publishing happens after the commit and is
+harmless to repeat.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from contracts.messages import (
+    Envelope,
+    FailureFeedbackRendered,
+    FailureFeedbackRequest,
+    SandboxRelease,
+    StatusEvent,
+    StepResult,
+    envelope,
+)
+from contracts.steps import PipelineStatus, StepName, StepStatus, SubmissionStatus
+from services.tracker.logic import AttemptState, Decision, FinalRecord, decide, final_record
+from services.tracker.ports import AttemptStore
+from shared.messaging.topology import (
+    FAILURE_FEEDBACK_KEY,
+    SANDBOX_RELEASE_KEY,
+    status_key,
+)
+from shared.pipeline import internal_error, to_result
+
+
+class Publisher(Protocol):
+    async def publish(self, envelope: Envelope, routing_key: str) -> None: ...
+    async def publish_status(self, envelope: Envelope, routing_key: str) -> None: ...
+
+
+@dataclass
+class Tracker:
+    store: AttemptStore
+    bus: Publisher
+
+    async def on_accepted(self, message: Envelope) -> None:
+        await self._status(message, StatusEvent(status=SubmissionStatus.QUEUED))
+
+    async def on_step_completed(self, message: Envelope) -> None:
+        result = message.payload(StepResult)
+        async with self.store.attempt(message.submission_id, message.attempt) as tx:
+            await tx.record(result, str(message.message_id))
+            state = await tx.state()
+            if state.finished:
+                return
+            decision = decide(state)
+            if decision is Decision.SUCCEEDED:
+                record = final_record(state, PipelineStatus.SUCCESS)
+                await tx.finish(record)
+        await self._after_step(message, result, state, decision)
+
+    async def _after_step(
+        self, message: Envelope, result: StepResult, state: AttemptState, decision: Decision
+    ) -> None:
+        if decision is Decision.SUCCEEDED:
+            await self._finished(message, final_record(state, PipelineStatus.SUCCESS), state)
+        elif decision is Decision.FAILED and result.status is StepStatus.FAIL:
+            await self._request_failure_feedback(message, result, state)
+        else:
+            running = StatusEvent(status=SubmissionStatus.RUNNING, step=result.step)
+            await self._status(message, running)
+
+    async def on_failure_feedback(self, message: Envelope) -> None:
+        rendered = message.payload(FailureFeedbackRendered)
+        async with self.store.attempt(message.submission_id, message.attempt) as tx:
+            state = await tx.state()
+            if state.finished:
+                await tx.set_feedback_if_missing(rendered.feedback)
+                return
+            status = PipelineStatus.FAILED
+            record = final_record(state, status, feedback=rendered.feedback)
+            await tx.finish(record)
+        await self._finished(message, record, state)
+
+    async def interrupt(self, submission_id: int, attempt: int) -> None:
+        """A pipeline that made no progress for too long ends as INTERRUPTED."""
+        async with self.store.attempt(submission_id, attempt) as tx:
+            state = await tx.state()
+            if state.finished:
+                return
+            record = final_record(state, PipelineStatus.INTERRUPTED)
+            await tx.finish(record)
+        cause = envelope(
+            StatusEvent(status=SubmissionStatus.FAILED),
+            submission_id=submission_id,
+            attempt=attempt,
+        )
+        await self._finished(cause, record, state)
+        stalled = _stalled_step(state)
+        failed = to_result(stalled, internal_error(stalled, TimeoutError()), state.plan, cause.time)
+        await self._request_failure_feedback(cause, failed, state)
+
+    async def _finished(self, cause: Envelope, record: FinalRecord, state: AttemptState) -> None:
+        execution = record.pipeline_execution
+        event = StatusEvent(
+            status=record.status,
+            final_score=record.final_score,
+            failed_at_step=execution.get("failed_at_step"),
+        )
+        await self._status(cause, event)
+        if StepName.SANDBOX in state.plan:
+            release = envelope(
+                SandboxRelease(), submission_id=cause.submission_id, attempt=cause.attempt
+            )
+            await self.bus.publish(release, SANDBOX_RELEASE_KEY)
+
+    async def _request_failure_feedback(
+        self, cause: Envelope, failed: StepResult, state: AttemptState
+    ) -> None:
+        request = FailureFeedbackRequest(
+            failed=failed, locale=state.locale, language=state.language
+        )
+        message = envelope(
+            request,
+            submission_id=cause.submission_id,
+            attempt=cause.attempt,
+            causation_id=cause.message_id,
+        )
+        await self.bus.publish(message, FAILURE_FEEDBACK_KEY)
+
+    async def _status(self, cause: Envelope, event: StatusEvent) -> None:
+        message = envelope(
+            event,
+            submission_id=cause.submission_id,
+            attempt=cause.attempt,
+            step=event.step,
+            causation_id=cause.message_id,
+        )
+        await self.bus.publish_status(message, status_key(event.status.value))
+
+
+def _stalled_step(state: AttemptState) -> StepName:
+    done = {result.step for result in state.results}
+    return next((step for step in state.plan if step not in done), state.plan[-1])

@@ -1,0 +1,65 @@
+"""Pure tracker logic: from the recorded step results of one attempt, what the
+pipeline's state is and what `pipeline_execution` says (the reference shape)."""
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from contracts.messages import StepResult
+from contracts.steps import PipelineStatus, StepName, StepStatus, SubmissionStatus
+from shared.execution import ordered, pipeline_execution, public_json
+
+
+class Decision(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class AttemptState:
+    plan: list[StepName]
+    results: list[StepResult]
+    finished: bool
+    language: str = ""
+    locale: str = "en"
+
+
+def decide(state: AttemptState) -> Decision:
+    if any(result.status is StepStatus.FAIL for result in state.results):
+        return Decision.FAILED
+    done = {result.step for result in state.results}
+    return Decision.SUCCEEDED if set(state.plan) <= done else Decision.RUNNING
+
+
+def first_failure(state: AttemptState) -> StepResult | None:
+    failed = [r for r in ordered(state.plan, state.results) if r.status is StepStatus.FAIL]
+    return failed[0] if failed else None
+
+
+def output_of(results: list[StepResult], step: StepName) -> dict[str, Any]:
+    return next((r.output for r in results if r.step is step), {})
+
+
+@dataclass(frozen=True)
+class FinalRecord:
+    status: SubmissionStatus
+    final_score: float | None
+    result_tree: dict[str, Any] | None
+    feedback: str | None
+    pipeline_execution: dict[str, Any]
+
+
+def final_record(
+    state: AttemptState, status: PipelineStatus, feedback: str | None = None
+) -> FinalRecord:
+    grade = output_of(state.results, StepName.GRADE)
+    succeeded = status is PipelineStatus.SUCCESS
+    execution = pipeline_execution(state.plan, state.results, status)
+    return FinalRecord(
+        status=SubmissionStatus.COMPLETED if succeeded else SubmissionStatus.FAILED,
+        final_score=grade.get("final_score", 0.0) if succeeded else 0.0,
+        result_tree=grade.get("result_tree") if succeeded else None,
+        feedback=output_of(state.results, StepName.FEEDBACK).get("feedback") or feedback,
+        pipeline_execution=public_json(execution),
+    )

@@ -1,0 +1,36 @@
+"""Remembers which messages a consumer fully handled, so redeliveries change nothing.
+
+A key is recorded only after the handler's outputs were confirmed; a crash between
+the two means the work is redone and its duplicate outputs are absorbed downstream
+(the tracker's unique step events, the sandbox's lease per owner).
+"""
+
+import asyncpg
+
+from contracts.messages import Envelope
+
+
+def idempotency_key(envelope: Envelope) -> str:
+    step = envelope.step.value if envelope.step else "-"
+    return f"{envelope.type}:{envelope.submission_id}:{envelope.attempt}:{step}"
+
+
+class Inbox:
+    def __init__(self, pool: asyncpg.Pool, consumer: str) -> None:
+        self.pool = pool
+        self.consumer = consumer
+
+    async def seen(self, envelope: Envelope) -> bool:
+        row = await self.pool.fetchval(
+            "SELECT 1 FROM processed_messages WHERE consumer = $1 AND key = $2",
+            self.consumer,
+            idempotency_key(envelope),
+        )
+        return row is not None
+
+    async def mark(self, envelope: Envelope) -> None:
+        await self.pool.execute(
+            "INSERT INTO processed_messages (consumer, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            self.consumer,
+            idempotency_key(envelope),
+        )

@@ -1,0 +1,53 @@
+"""Assembling `pipeline_execution` (reference/pipeline-execution-tracking.txt) from
+step results: the tracker at the end of a run, intake for a run in progress, and the
+in-process mode all use this one function."""
+
+from datetime import datetime
+from typing import Any
+
+from contracts.messages import StepResult
+from contracts.results import PipelineExecution, StepRecord
+from contracts.steps import PipelineStatus, StepName, StepStatus
+
+
+def ordered(plan: list[StepName], results: list[StepResult]) -> list[StepResult]:
+    """Results in plan order; steps outside the plan (never expected) go last."""
+    rank = {step: index for index, step in enumerate(plan)}
+    return sorted(results, key=lambda result: (rank.get(result.step, len(plan)), result.started_at))
+
+
+def pipeline_execution(
+    plan: list[StepName], results: list[StepResult], status: PipelineStatus
+) -> PipelineExecution:
+    steps = ordered(plan, results)
+    failed = next((r.step for r in steps if r.status is StepStatus.FAIL), None)
+    return PipelineExecution(
+        status=status,
+        failed_at_step=failed,
+        total_steps_planned=len(plan),
+        steps_completed=len(steps),
+        execution_time_ms=_span_ms(steps),
+        steps=[
+            StepRecord(
+                name=r.step, status=r.status, message=r.message, error_details=r.error_details
+            )
+            for r in steps
+        ],
+    )
+
+
+def _span_ms(steps: list[StepResult]) -> int:
+    if not steps:
+        return 0
+    start: datetime = min(r.started_at for r in steps)
+    end: datetime = max(r.finished_at for r in steps)
+    return int((end - start).total_seconds() * 1000)
+
+
+def public_json(execution: PipelineExecution) -> dict[str, Any]:
+    """The API shape: `error_details` appears only on steps that have it."""
+    body = execution.model_dump(mode="json")
+    for step in body["steps"]:
+        if step.get("error_details") is None:
+            step.pop("error_details", None)
+    return body

@@ -1,0 +1,1 @@
+"""RabbitMQ messaging: topology, publishing with confirms, consuming, request/reply."""

@@ -1,0 +1,127 @@
+"""A RabbitMQ connection that declares the topology and publishes with confirms.
+
+Publishing awaits the broker's confirm, so a caller that acks its input after
+`publish` returns never acks work whose output was lost.
+"""
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+
+from contracts.messages import Envelope
+from shared.messaging.topology import SERVICES, Topology, bindings
+
+RawHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
+
+def to_message(envelope: Envelope, **properties: Any) -> aio_pika.Message:
+    return aio_pika.Message(
+        body=envelope.model_dump_json().encode(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=str(envelope.message_id),
+        type=envelope.type,
+        timestamp=envelope.time,
+        **properties,
+    )
+
+
+class Bus:
+    def __init__(
+        self, url: str, topology: Topology, *, prefetch: int = 8, delivery_limit: int = 5
+    ) -> None:
+        self.url = url
+        self.topology = topology
+        self.prefetch = prefetch
+        self.delivery_limit = delivery_limit
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+
+    async def connect(self) -> None:
+        self._connection = await aio_pika.connect_robust(self.url)
+        self._publish_channel = await self._connection.channel(publisher_confirms=True)
+        await self._declare(self._publish_channel)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def _declare(self, channel: AbstractChannel) -> None:
+        t = self.topology
+        for name, kind in (
+            (t.pipeline_exchange, aio_pika.ExchangeType.TOPIC),
+            (t.status_exchange, aio_pika.ExchangeType.TOPIC),
+            (t.dead_exchange, aio_pika.ExchangeType.DIRECT),
+        ):
+            self._exchanges[name] = await channel.declare_exchange(name, kind, durable=True)
+        for service in SERVICES:
+            await self._declare_service_queues(channel, service)
+        await channel.declare_queue(
+            t.sandbox_rpc_queue, durable=True, arguments={"x-queue-type": "quorum"}
+        )
+
+    async def _declare_service_queues(self, channel: AbstractChannel, service: str) -> None:
+        t = self.topology
+        quorum = {"x-queue-type": "quorum"}
+        dead = await channel.declare_queue(t.dead_queue(service), durable=True, arguments=quorum)
+        await dead.bind(self._exchanges[t.dead_exchange], routing_key=service)
+        queue = await channel.declare_queue(
+            t.queue(service),
+            durable=True,
+            arguments={
+                **quorum,
+                "x-delivery-limit": self.delivery_limit,
+                "x-dead-letter-exchange": t.dead_exchange,
+                "x-dead-letter-routing-key": service,
+            },
+        )
+        for key in bindings(service):
+            await queue.bind(self._exchanges[t.pipeline_exchange], routing_key=key)
+
+    @property
+    def connection(self) -> AbstractRobustConnection:
+        if self._connection is None:
+            raise RuntimeError("Bus.connect() was not called")
+        return self._connection
+
+    async def publish(self, envelope: Envelope, routing_key: str) -> None:
+        """Publish pipeline work; mandatory, so an unroutable message is an error."""
+        await self._exchanges[self.topology.pipeline_exchange].publish(
+            to_message(envelope), routing_key=routing_key, mandatory=True
+        )
+
+    async def publish_status(self, envelope: Envelope, routing_key: str) -> None:
+        """Publish a status event; nobody may be listening, which is fine."""
+        await self._exchanges[self.topology.status_exchange].publish(
+            to_message(envelope), routing_key=routing_key, mandatory=False
+        )
+
+    async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
+        """Publish an already-serialized envelope (the outbox relay's path)."""
+        target = self._exchanges[exchange] if exchange else self._default_exchange()
+        message = to_message(Envelope.model_validate_json(body))
+        mandatory = exchange == self.topology.pipeline_exchange
+        await target.publish(message, routing_key=routing_key, mandatory=mandatory)
+
+    def _default_exchange(self) -> AbstractExchange:
+        if self._publish_channel is None:
+            raise RuntimeError("Bus.connect() was not called")
+        return self._publish_channel.default_exchange
+
+    async def consume(self, queue_name: str, handler: RawHandler) -> AbstractQueue:
+        """Consume with manual acks on a channel of its own with an explicit prefetch."""
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=self.prefetch)
+        queue = await channel.get_queue(queue_name, ensure=True)
+        await queue.consume(handler)
+        return queue

@@ -1,0 +1,84 @@
+"""Every exchange, queue and routing key of the system, in one place.
+
+- `<ns>.pipeline` (topic): step work is routed by `step.<STEP>`, step results by
+  `result.<STEP>`, and the few commands (`sandbox.release`, `feedback.failure`,
+  `tracker.*`) by their own keys.
+- one durable quorum queue per service, bound to the keys it handles, with bounded
+  redelivery (x-delivery-limit) and a dead-letter exchange `<ns>.dead` that routes to
+  a dead queue per service (`<ns>.<service>.dead`).
+- `<ns>.status` (topic): status events `submission.<status>`; dashboards bind their own
+  queues to it.
+- `<ns>.sandbox.rpc`: the sandbox service's request/reply queue.
+"""
+
+from dataclasses import dataclass
+
+from contracts.steps import StepName
+
+SERVICES = ("sandbox", "preflight", "grading", "feedback", "export", "tracker")
+
+STEP_SERVICE: dict[StepName, str] = {
+    StepName.SANDBOX: "sandbox",
+    StepName.PRE_FLIGHT: "preflight",
+    StepName.AI_BATCH: "grading",
+    StepName.STRUCTURAL_ANALYSIS: "grading",
+    StepName.GRADE: "grading",
+    StepName.FOCUS: "grading",
+    StepName.FEEDBACK: "feedback",
+    StepName.EXPORT: "export",
+}
+
+SANDBOX_RELEASE_KEY = "sandbox.release"
+FAILURE_FEEDBACK_KEY = "feedback.failure"
+TRACKER_ACCEPTED_KEY = "tracker.accepted"
+TRACKER_FEEDBACK_KEY = "tracker.feedback"
+
+
+def step_key(step: StepName) -> str:
+    return f"step.{step.value}"
+
+
+def result_key(step: StepName) -> str:
+    return f"result.{step.value}"
+
+
+def status_key(status: str) -> str:
+    return f"submission.{status}"
+
+
+def bindings(service: str) -> list[str]:
+    """The routing keys a service's queue is bound to."""
+    keys = [step_key(step) for step, owner in STEP_SERVICE.items() if owner == service]
+    extra = {
+        "sandbox": [SANDBOX_RELEASE_KEY],
+        "feedback": [FAILURE_FEEDBACK_KEY],
+        "tracker": ["result.*", "tracker.*"],
+    }
+    return keys + extra.get(service, [])
+
+
+@dataclass(frozen=True)
+class Topology:
+    namespace: str = "autograder"
+
+    @property
+    def pipeline_exchange(self) -> str:
+        return f"{self.namespace}.pipeline"
+
+    @property
+    def status_exchange(self) -> str:
+        return f"{self.namespace}.status"
+
+    @property
+    def dead_exchange(self) -> str:
+        return f"{self.namespace}.dead"
+
+    @property
+    def sandbox_rpc_queue(self) -> str:
+        return f"{self.namespace}.sandbox.rpc"
+
+    def queue(self, service: str) -> str:
+        return f"{self.namespace}.{service}"
+
+    def dead_queue(self, service: str) -> str:
+        return f"{self.namespace}.{service}.dead"

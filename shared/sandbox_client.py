@@ -1,0 +1,57 @@
+"""Clients of the sandbox for preflight and grading: over RabbitMQ request/reply, or
+directly on a backend object in the in-process mode. Both give the same results."""
+
+from typing import Protocol
+
+from contracts.messages import SandboxCall, SandboxReply, envelope
+from contracts.sandbox import Manifest, RunRequest, RunResult
+from shared.errors import AutograderError
+from shared.messaging.rpc import RpcClient
+
+
+class SandboxCallFailed(AutograderError):
+    """The sandbox refused or could not do what was asked (the reply says why)."""
+
+    def __init__(self, message: str, error_type: str | None) -> None:
+        super().__init__(message)
+        self.error_type = error_type or "sandbox_error"
+
+
+class SandboxClient(Protocol):
+    async def run(self, lease_id: str, request: RunRequest) -> RunResult: ...
+    async def put_files(
+        self, lease_id: str, manifest: Manifest, read_only: bool = False
+    ) -> None: ...
+    async def read_file(self, lease_id: str, path: str) -> bytes | None: ...
+
+
+class RpcSandboxClient:
+    def __init__(self, rpc: RpcClient, *, submission_id: int = 0, attempt: int = 0) -> None:
+        self.rpc = rpc
+        self.submission_id = submission_id
+        self.attempt = attempt
+
+    async def _call(self, call: SandboxCall, timeout_s: float) -> SandboxReply:
+        request = envelope(call, submission_id=self.submission_id, attempt=self.attempt)
+        reply = (await self.rpc.call(request, timeout_s)).payload(SandboxReply)
+        if reply.error is not None:
+            raise SandboxCallFailed(reply.error, reply.error_type)
+        return reply
+
+    async def run(self, lease_id: str, request: RunRequest) -> RunResult:
+        # The reply can only come after the command's own wall limit, plus start-up slack.
+        timeout_s = request.wall_time_limit_ms / 1000 + 30
+        reply = await self._call(SandboxCall(op="run", lease_id=lease_id, run=request), timeout_s)
+        if reply.run is None:
+            raise SandboxCallFailed("sandbox replied without a run result", None)
+        return reply.run
+
+    async def put_files(self, lease_id: str, manifest: Manifest, read_only: bool = False) -> None:
+        call = SandboxCall(
+            op="put_files", lease_id=lease_id, manifest=manifest, read_only=read_only
+        )
+        await self._call(call, 60)
+
+    async def read_file(self, lease_id: str, path: str) -> bytes | None:
+        reply = await self._call(SandboxCall(op="read_file", lease_id=lease_id, path=path), 30)
+        return None if reply.content is None else reply.content.encode()

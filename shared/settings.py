@@ -1,0 +1,37 @@
+"""Settings every service shares; each service subclasses them with its own env prefix.
+
+The common fields keep their plain names (AMQP_URL, DATABASE_URL, ...) whatever the
+service prefix is, so one environment configures the whole stack.
+"""
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    amqp_url: str = Field(
+        default="amqp://guest:guest@127.0.0.1:5672/", validation_alias=_env("AMQP_URL")
+    )
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        validation_alias=_env("DATABASE_URL"),
+    )
+    # Prefix of every exchange and queue; tests give each run its own.
+    namespace: str = Field(default="autograder", validation_alias=_env("AUTOGRADER_NAMESPACE"))
+    # PostgreSQL schema holding the tables; tests give each run its own.
+    db_schema: str = Field(default="autograder", validation_alias=_env("AUTOGRADER_DB_SCHEMA"))
+    prefetch: int = Field(default=8, ge=1, validation_alias=_env("AUTOGRADER_PREFETCH"))
+    # Deliveries of one message before it is dead-lettered (quorum x-delivery-limit).
+    delivery_limit: int = Field(default=5, ge=1, validation_alias=_env("AUTOGRADER_DELIVERY_LIMIT"))
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", validation_alias=_env("AUTOGRADER_LOG_FORMAT")
+    )
+    log_level: str = Field(default="INFO", validation_alias=_env("AUTOGRADER_LOG_LEVEL"))

@@ -1,0 +1,102 @@
+"""The step worker every step service runs: consume step work, run the step, publish
+its result to the tracker and the next step's work, and only then ack.
+
+Handlers are idempotent on (submission, attempt, step) through the inbox: a message
+whose outputs were already confirmed is acked without running the step again.
+"""
+
+from collections.abc import Awaitable, Callable, Mapping
+
+import structlog
+
+from contracts.messages import Envelope, StepRequest, StepResult, envelope, utcnow
+from contracts.steps import StepName, StepStatus
+from shared.db.inbox import Inbox
+from shared.errors import PoisonMessage
+from shared.messaging.bus import Bus
+from shared.messaging.consumer import make_consumer
+from shared.messaging.topology import result_key, step_key
+from shared.pipeline import StepFunction, hand_over, internal_error, next_step, to_result
+
+log = structlog.get_logger()
+ExtraHandler = Callable[[Envelope], Awaitable[None]]
+
+
+class StepWorker:
+    def __init__(
+        self,
+        service: str,
+        bus: Bus,
+        inbox: Inbox,
+        steps: Mapping[StepName, StepFunction],
+        extra: Mapping[str, ExtraHandler] | None = None,
+    ) -> None:
+        self.service = service
+        self.bus = bus
+        self.inbox = inbox
+        self.steps = steps
+        self.extra = dict(extra or {})
+
+    async def start(self) -> None:
+        consumer = make_consumer(
+            self.handle, delivery_limit=self.bus.delivery_limit, on_give_up=self.give_up
+        )
+        await self.bus.consume(self.bus.topology.queue(self.service), consumer)
+
+    async def handle(self, message: Envelope) -> None:
+        if await self.inbox.seen(message):
+            log.info("duplicate message skipped")
+            return
+        if message.type == "step.requested.v1":
+            await self._run_step(message)
+        elif message.type in self.extra:
+            await self.extra[message.type](message)
+        else:
+            raise PoisonMessage(f"{self.service} does not handle {message.type}")
+        await self.inbox.mark(message)
+
+    async def _run_step(self, message: Envelope) -> None:
+        step = self._step_of(message)
+        request = message.payload(StepRequest)
+        started = utcnow()
+        outcome = await self.steps[step](request, step)
+        result = to_result(step, outcome, request.plan, started)
+        await self.publish_result(message, result)
+        following = next_step(request.plan, step)
+        if outcome.status is StepStatus.SUCCESS and following is not None:
+            work = hand_over(request, step, outcome)
+            await self.bus.publish(
+                envelope(
+                    work,
+                    submission_id=message.submission_id,
+                    attempt=message.attempt,
+                    step=following,
+                    causation_id=message.message_id,
+                ),
+                step_key(following),
+            )
+
+    def _step_of(self, message: Envelope) -> StepName:
+        if message.step is None or message.step not in self.steps:
+            raise PoisonMessage(f"{self.service} does not run step {message.step}")
+        return message.step
+
+    async def publish_result(self, cause: Envelope, result: StepResult) -> None:
+        await self.bus.publish(
+            envelope(
+                result,
+                submission_id=cause.submission_id,
+                attempt=cause.attempt,
+                step=result.step,
+                causation_id=cause.message_id,
+            ),
+            result_key(result.step),
+        )
+
+    async def give_up(self, message: Envelope, error: BaseException) -> None:
+        """A step that kept crashing ends the pipeline as a failed step, not a silent stall."""
+        if message.type != "step.requested.v1" or message.step is None:
+            return
+        request = message.payload(StepRequest)
+        outcome = internal_error(message.step, error)
+        await self.publish_result(message, to_result(message.step, outcome, request.plan, utcnow()))
