@@ -1,0 +1,56 @@
+"""Feedback handlers.
+
+Consumes: step.requested.v1 for FEEDBACK (the report of a graded submission),
+          feedback.failure_requested.v1 (the text of a failed pipeline, asked by the tracker).
+Publishes: step.completed.v1 (via the step worker), feedback.failure_rendered.v1.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from contracts.messages import (
+    Envelope,
+    FailureFeedbackRendered,
+    FailureFeedbackRequest,
+    StepRequest,
+    envelope,
+)
+from contracts.results import FocusItem, ResultTree
+from contracts.steps import StepName
+from services.feedback.logic import choose_locale, render_failure, render_report
+from shared.feedback_config import parse_feedback_config
+from shared.messaging.topology import TRACKER_FEEDBACK_KEY
+from shared.pipeline import StepOutcome
+
+
+class Publisher(Protocol):
+    async def publish(self, envelope: Envelope, routing_key: str) -> None: ...
+
+
+async def feedback_step(request: StepRequest, step: StepName) -> StepOutcome:
+    config = parse_feedback_config(request.config.feedback_config)
+    graded = request.context[StepName.GRADE.value]
+    ranked = request.context.get(StepName.FOCUS.value, {}).get("focus", [])
+    report = render_report(
+        ResultTree.model_validate(graded["result_tree"]),
+        [FocusItem.model_validate(item) for item in ranked],
+        config,
+        choose_locale(config, request.submission.locale),
+    )
+    return StepOutcome.success("Feedback generated", output={"feedback": report})
+
+
+@dataclass
+class FailureFeedback:
+    bus: Publisher
+
+    async def on_failure_requested(self, message: Envelope) -> None:
+        request = message.payload(FailureFeedbackRequest)
+        text = render_failure(request.failed, request.language, request.locale)
+        reply = envelope(
+            FailureFeedbackRendered(feedback=text),
+            submission_id=message.submission_id,
+            attempt=message.attempt,
+            causation_id=message.message_id,
+        )
+        await self.bus.publish(reply, TRACKER_FEEDBACK_KEY)

@@ -1,0 +1,1 @@
+"""Unit tests of the feedback service's pure logic, catalogues and config."""
