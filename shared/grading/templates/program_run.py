@@ -1,0 +1,201 @@
+"""Running the student's program once and judging how the run ended.
+
+Shared by the test functions that execute the program: which command to run, with which
+limits and stdin, and whether the run hit a limit or crashed before any output check.
+"""
+
+import signal
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from contracts.config import KNOWN_LANGUAGES
+from contracts.results import TestVerdict
+from contracts.sandbox import RunRequest, RunResult, Verdict
+from shared.grading.errors import GradingError
+from shared.grading.ports import GradeContext
+from shared.grading.templates.base import TestOutcome
+
+LANGUAGE_DEFAULT = "CMD"
+DEFAULT_COMMANDS = {
+    "python": "python3 main.py",
+    "java": "java Main",
+    "node": "node index.js",
+    "c": "./a.out",
+    "cpp": "./a.out",
+}
+SHOWN_OUTPUT_CHARS = 2000
+SHOWN_STDERR_LINES = 15
+SHOWN_STDERR_CHARS = 1000
+# Runtimes that print these on stderr ran out of memory before the sandbox noticed.
+OUT_OF_MEMORY_MARKERS = ("MemoryError", "java.lang.OutOfMemoryError", "std::bad_alloc")
+_LIMIT_VERDICTS: dict[Verdict, TestVerdict] = {
+    Verdict.TIME_LIMIT: "time_limit",
+    Verdict.MEMORY_LIMIT: "memory_limit",
+    Verdict.OUTPUT_LIMIT: "output_limit",
+}
+
+
+def _program_command(command: Any) -> Any:
+    """Checks the shape up front: pydantic's own union errors would name its internals."""
+    if isinstance(command, str) and command:
+        return command
+    if not isinstance(command, dict) or not command:
+        raise ValueError('must be a command, "CMD", or a map from language to command')
+    unknown = sorted(set(command) - set(KNOWN_LANGUAGES))
+    if unknown:
+        raise ValueError(f"unknown language(s) {unknown}; known: {list(KNOWN_LANGUAGES)}")
+    if not all(isinstance(value, str) and value for value in command.values()):
+        raise ValueError("every language must map to a non-empty command")
+    return command
+
+
+class ProgramParams(BaseModel):
+    """Parameters of every test function that runs the program."""
+
+    # Instructors write `"inputs": [5, 3]` as often as `["5", "3"]`; both mean the same stdin.
+    model_config = ConfigDict(frozen=True, extra="forbid", coerce_numbers_to_str=True)
+
+    inputs: list[str] = Field(default_factory=list, description="stdin lines, one per item")
+    program_command: Annotated[str | dict[str, str], BeforeValidator(_program_command)] = Field(
+        default=LANGUAGE_DEFAULT,
+        description='A shell command, a map {"python": "...", "java": "..."}, or "CMD" '
+        "for the language's default command.",
+    )
+    time_limit_ms: int | None = Field(default=None, gt=0, description="CPU time limit")
+    memory_limit_mb: int | None = Field(default=None, gt=0)
+
+
+@dataclass(frozen=True)
+class Limits:
+    time_ms: int
+    memory_mb: int
+    output_bytes: int
+
+
+def limits_for(ctx: GradeContext, params: ProgramParams) -> Limits:
+    return Limits(
+        time_ms=params.time_limit_ms or ctx.default_time_limit_ms,
+        memory_mb=params.memory_limit_mb or ctx.default_memory_limit_mb,
+        output_bytes=ctx.output_limit_bytes,
+    )
+
+
+def resolve_command(command: str | dict[str, str], language: str) -> str:
+    """The shell command for `language`; raises GradingError when the config has none."""
+    if isinstance(command, dict):
+        if language not in command:
+            raise GradingError(
+                f"program_command has no entry for {language!r}; it has {sorted(command)}"
+            )
+        command = command[language]
+    if command != LANGUAGE_DEFAULT:
+        return command
+    if language not in DEFAULT_COMMANDS:
+        raise GradingError(f"no default program command for language {language!r}")
+    return DEFAULT_COMMANDS[language]
+
+
+def stdin_for(inputs: list[str]) -> str:
+    return "".join(f"{line}\n" for line in inputs)
+
+
+def run_request(command: str, inputs: list[str], limits: Limits) -> RunRequest:
+    return RunRequest(
+        shell=command,
+        stdin=stdin_for(inputs),
+        cpu_time_limit_ms=limits.time_ms,
+        # Wall time is generous so a loaded machine is not mistaken for a slow program.
+        wall_time_limit_ms=max(3 * limits.time_ms, limits.time_ms + 1000),
+        memory_limit_mb=limits.memory_mb,
+        output_limit_bytes=limits.output_bytes,
+    )
+
+
+async def run_program(ctx: GradeContext, params: ProgramParams, limits: Limits) -> RunResult:
+    if ctx.runner is None:
+        raise GradingError("this test runs the program, but no sandbox was provided")
+    command = resolve_command(params.program_command, ctx.language)
+    return await ctx.runner.run(run_request(command, params.inputs, limits))
+
+
+def run_failure(
+    result: RunResult, limits: Limits, expected_exit_code: int | None
+) -> TestOutcome | None:
+    """Why the run already fails the test before its output is looked at; None if it ran."""
+    if result.verdict in _LIMIT_VERDICTS:
+        return _limit_outcome(result.verdict, result, limits)
+    if any(marker in result.stderr for marker in OUT_OF_MEMORY_MARKERS):
+        return _limit_outcome(Verdict.MEMORY_LIMIT, result, limits)
+    if not _exited_as_expected(result, expected_exit_code):
+        message = _crash_message(result, expected_exit_code) + _stderr_tail(result.stderr)
+        return measured_outcome(result, 0, "runtime_error", message)
+    return None
+
+
+def measured_outcome(
+    result: RunResult, score: float, verdict: TestVerdict, message: str
+) -> TestOutcome:
+    """An outcome carrying the run's time, memory and (shortened) stdout."""
+    return TestOutcome(
+        score=score,
+        verdict=verdict,
+        message=message,
+        time_ms=result.cpu_ms,
+        memory_kb=result.peak_memory_kb,
+        actual=shown(result.stdout),
+    )
+
+
+def shown(text: str) -> str:
+    """`text` cut to what a feedback page can show."""
+    if len(text) <= SHOWN_OUTPUT_CHARS:
+        return text
+    hidden = len(text) - SHOWN_OUTPUT_CHARS
+    return f"{text[:SHOWN_OUTPUT_CHARS]}\n... [{hidden} more characters not shown]"
+
+
+def _limit_outcome(verdict: Verdict, result: RunResult, limits: Limits) -> TestOutcome:
+    messages = {
+        Verdict.TIME_LIMIT: f"Your program did not finish within the time limit of "
+        f"{limits.time_ms} ms. Look for an infinite loop, a too-slow algorithm, or a read "
+        "that waits for more input than the test gives.",
+        Verdict.MEMORY_LIMIT: f"Your program used more than the memory limit of "
+        f"{limits.memory_mb} MB. Look for data that grows without bound or very deep "
+        "recursion.",
+        Verdict.OUTPUT_LIMIT: f"Your program printed more than the output limit of "
+        f"{limits.output_bytes} bytes. Look for a loop that prints without end.",
+    }
+    return measured_outcome(result, 0, _LIMIT_VERDICTS[verdict], messages[verdict])
+
+
+def _exited_as_expected(result: RunResult, expected_exit_code: int | None) -> bool:
+    wanted = 0 if expected_exit_code is None else expected_exit_code
+    return result.signal is None and result.exit_code == wanted
+
+
+def _crash_message(result: RunResult, expected_exit_code: int | None) -> str:
+    if result.signal is not None:
+        return f"Your program was stopped by signal {_signal_name(result.signal)}."
+    if result.exit_code is None:
+        return "Your program did not finish normally."
+    if expected_exit_code is None:
+        return f"Your program crashed: it exited with code {result.exit_code} instead of 0."
+    return (
+        f"Your program exited with code {result.exit_code}, "
+        f"but this test expects exit code {expected_exit_code}."
+    )
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f"{signal.Signals(number).name} ({number})"
+    except ValueError:
+        return str(number)
+
+
+def _stderr_tail(stderr: str) -> str:
+    lines = stderr.rstrip().splitlines()[-SHOWN_STDERR_LINES:]
+    tail = "\n".join(lines)[-SHOWN_STDERR_CHARS:]
+    return f"\nLast lines of its error output:\n{tail}" if tail else ""

@@ -1,0 +1,59 @@
+"""Test doubles and config builders shared by the grading engine's unit tests."""
+
+from typing import Any
+
+from contracts.sandbox import RunRequest, RunResult, Verdict
+from shared.grading.ports import GradeContext
+from shared.grading.templates.base import TestOutcome
+
+
+class FakeRunner:
+    """A ProgramRunner that records each request and answers with canned results."""
+
+    def __init__(self, *results: RunResult | Exception) -> None:
+        self._results = list(results)
+        self.requests: list[RunRequest] = []
+
+    async def run(self, request: RunRequest) -> RunResult:
+        self.requests.append(request)
+        result = self._results.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def read_file(self, path: str) -> bytes | None:
+        return None
+
+
+def ran(
+    stdout: str = "",
+    exit_code: int | None = 0,
+    verdict: Verdict = Verdict.OK,
+    stderr: str = "",
+    signal: int | None = None,
+) -> RunResult:
+    return RunResult(
+        exit_code=exit_code,
+        signal=signal,
+        stdout=stdout,
+        stderr=stderr,
+        verdict=verdict,
+        cpu_ms=12,
+        peak_memory_kb=3400,
+    )
+
+
+def context(runner: FakeRunner | None, language: str = "python", **limits: int) -> GradeContext:
+    return GradeContext(language=language, files={}, runner=runner, **limits)
+
+
+def check(name: str, weight: float | None = None) -> dict[str, Any]:
+    """A test entry whose outcome the scoring tests supply by hand."""
+    entry: dict[str, Any] = {"name": name, "type": "dont_fail"}
+    if weight is not None:
+        entry["weight"] = weight
+    return entry
+
+
+def scored(score: float) -> TestOutcome:
+    return TestOutcome(score=score, verdict="passed" if score == 100 else "failed", message="")
