@@ -58,11 +58,16 @@ SERVICE_NAMES = ("intake", "sandbox", "preflight", "grading", "feedback", "expor
 async def serve(names: list[str], port: int | None) -> None:
     common = CommonSettings()
     configure_logging("+".join(names), common.log_format, common.log_level)
-    runtime = await Runtime.open(common)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    await run_services(names, port, stop)
+
+
+async def run_services(names: list[str], port: int | None, stop: asyncio.Event) -> None:
+    """Run the named services on one runtime until `stop` is set (tests set it)."""
+    runtime = await Runtime.open(CommonSettings())
     tasks: list[asyncio.Task[None]] = []
     try:
         for name, (start, settings_type) in _starters().items():

@@ -44,16 +44,20 @@ class StepWorker:
         await self.bus.consume(self.bus.topology.queue(self.service), consumer)
 
     async def handle(self, message: Envelope) -> None:
-        if await self.inbox.seen(message):
-            log.info("duplicate message skipped")
-            return
+        async with self.inbox.exclusive(message):
+            if await self.inbox.seen(message):
+                log.info("duplicate message skipped")
+                return
+            await self._dispatch(message)
+            await self.inbox.mark(message)
+
+    async def _dispatch(self, message: Envelope) -> None:
         if message.type == "step.requested.v1":
             await self._run_step(message)
         elif message.type in self.extra:
             await self.extra[message.type](message)
         else:
             raise PoisonMessage(f"{self.service} does not handle {message.type}")
-        await self.inbox.mark(message)
 
     async def _run_step(self, message: Envelope) -> None:
         step = self._step_of(message)

@@ -86,8 +86,8 @@ async def _submission_body(request: Request, limits: FileLimits) -> SubmissionIn
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("multipart/form-data"):
-            form = await request.form()
-            return await archive_files(form, limits)
+            async with request.form() as form:
+                return await archive_files(form, limits)
         return SubmissionIn.model_validate_json(await request.body())
     except ValidationError as error:
         raise RequestValidationError(

@@ -39,4 +39,15 @@ async def start(runtime: Runtime, settings: IntakeSettings) -> list[asyncio.Task
         )
     )
     relay = OutboxRelay(runtime.pool, runtime.bus)
-    return [asyncio.create_task(server.serve()), asyncio.create_task(relay.run())]
+    return [asyncio.create_task(serve_until_cancelled(server)), asyncio.create_task(relay.run())]
+
+
+async def serve_until_cancelled(server: uvicorn.Server) -> None:
+    """Cancelling this task shuts uvicorn down gracefully, closing its connections."""
+    serving = asyncio.create_task(server.serve())
+    try:
+        await asyncio.shield(serving)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await serving
+        raise

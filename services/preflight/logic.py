@@ -46,7 +46,6 @@ def setup_failure(command: SetupCommand, result: RunResult) -> dict[str, Any]:
             "exit_code": result.exit_code if result.exit_code is not None else -1,
             "stdout": truncate(result.stdout),
             "stderr": truncate(result.stderr),
-            "verdict": result.verdict.value,
         },
     }
 

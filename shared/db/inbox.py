@@ -2,8 +2,15 @@
 
 A key is recorded only after the handler's outputs were confirmed; a crash between
 the two means the work is redone and its duplicate outputs are absorbed downstream
-(the tracker's unique step events, the sandbox's lease per owner).
+(the tracker's unique step events, the sandbox's lease per owner). Copies delivered
+at the same time to one process are serialised by a lock per key, so the second
+sees the first's mark (docs/adr/0002-idempotency.md says what remains across replicas).
 """
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
 
 import asyncpg
 
@@ -19,6 +26,21 @@ class Inbox:
     def __init__(self, pool: asyncpg.Pool, consumer: str) -> None:
         self.pool = pool
         self.consumer = consumer
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: Counter[str] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self, envelope: Envelope) -> AsyncIterator[None]:
+        key = idempotency_key(envelope)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if self._users[key] == 0:  # the last holder forgets the key
+                del self._users[key], self._locks[key]
 
     async def seen(self, envelope: Envelope) -> bool:
         row = await self.pool.fetchval(

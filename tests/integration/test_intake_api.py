@@ -1,0 +1,164 @@
+"""The intake API's answers to good and bad input (real PostgreSQL, in-process ASGI)."""
+
+import io
+import stat
+import zipfile
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.intake.adapters.postgres import IntakeRepository
+from services.intake.api import create_app
+from services.intake.app import limits_from
+from services.intake.settings import IntakeSettings
+from shared.runtime import Runtime
+from tests.conftest import demo_files
+from tests.support import Isolation
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def api(isolation: Isolation) -> AsyncIterator[httpx.AsyncClient]:
+    runtime = await Runtime.open(isolation.settings())
+    app = create_app(
+        IntakeRepository(runtime.pool), limits_from(IntakeSettings()), runtime.bus.topology
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        yield client
+    await runtime.close()
+
+
+def locations(response: httpx.Response) -> list[list[object]]:
+    return [error["loc"] for error in response.json()["detail"]]
+
+
+async def test_health(api: httpx.AsyncClient) -> None:
+    assert (await api.get("/health")).json() == {"status": "ok"}
+
+
+async def test_a_config_is_stored_versioned_and_read_back(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    first = await api.post("/api/v1/configs", json=demo_config)
+    second = await api.post("/api/v1/configs", json=demo_config)
+    assert first.status_code == second.status_code == 201
+    assert (first.json()["version"], second.json()["version"]) == (1, 2)
+    read = (await api.get(f"/api/v1/configs/{first.json()['id']}")).json()
+    assert read["criteria_config"] == demo_config["criteria_config"]
+    assert (await api.get("/api/v1/configs/999999")).status_code == 404
+
+
+async def test_every_config_error_is_reported_with_its_json_path(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    tests = demo_config["criteria_config"]["base"]["subjects"][0]["tests"]
+    tests[0]["name"] = "expect_outptu"
+    del tests[1]["expected_output"]
+    demo_config["feedback_config"]["general"]["show_scores"] = True
+    demo_config["setup_config"]["python"]["required_file"] = ["main.py"]
+    response = await api.post("/api/v1/configs", json=demo_config)
+    assert response.status_code == 422
+    locs = locations(response)
+    base = ["body", "criteria_config", "base", "subjects", 0, "tests"]
+    assert [*base, 0, "name"] in locs or [*base, 0] in locs
+    assert any(loc[: len(base) + 1] == [*base, 1] and "expected_output" in loc for loc in locs)
+    assert any(loc[:2] == ["body", "feedback_config"] for loc in locs)
+    assert ["body", "setup_config", "python", "required_file"] in locs
+    messages = " ".join(e["msg"] for e in response.json()["detail"])
+    assert "expect_output" in messages  # the known functions are listed
+    assert (await api.get("/api/v1/configs/1")).status_code == 404  # nothing half-written
+
+
+async def test_a_config_missing_a_field_names_it(api: httpx.AsyncClient, demo_config: dict) -> None:
+    del demo_config["criteria_config"]
+    response = await api.post("/api/v1/configs", json=demo_config)
+    assert response.status_code == 422
+    assert ["body", "criteria_config"] in locations(response)
+
+
+async def test_bad_submissions_are_refused_with_the_field_named(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    config_id = (await api.post("/api/v1/configs", json=demo_config)).json()["id"]
+    good = {
+        "grading_config_id": config_id,
+        "language": "python",
+        "submission_files": demo_files("python-right"),
+    }
+    cases = [
+        ({**good, "grading_config_id": 424242}, ["body", "grading_config_id"]),
+        ({**good, "language": "cobol"}, ["body", "language"]),
+        (
+            {**good, "submission_files": {"../escape.py": "x"}},
+            ["body", "submission_files", "../escape.py"],
+        ),
+        (
+            {**good, "submission_files": {"/etc/passwd": "x"}},
+            ["body", "submission_files", "/etc/passwd"],
+        ),
+        ({**good, "submission_files": {}}, ["body", "submission_files"]),
+        ({k: v for k, v in good.items() if k != "language"}, ["body", "language"]),
+    ]
+    for body, loc in cases:
+        response = await api.post("/api/v1/submissions", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert loc in locations(response), response.text
+    assert (await api.get("/api/v1/submissions/1")).status_code == 404  # nothing accepted
+
+
+def zip_with(entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for info, content in entries:
+            archive.writestr(info, content)
+    return buffer.getvalue()
+
+
+def symlink(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info, target.encode()
+
+
+@pytest.mark.parametrize(
+    ("entries", "why"),
+    [
+        ([symlink("main.py", "/etc/passwd")], "symbolic links"),
+        ([("../main.py", b"print(1)")], "leaves the submission folder"),
+        ([("/main.py", b"print(1)")], "absolute path"),
+        ([("main.py", b"0" * 50_000_000)], "zip bomb"),
+    ],
+)
+async def test_hostile_archives_are_rejected(
+    api: httpx.AsyncClient, demo_config: dict, entries: list, why: str
+) -> None:
+    config_id = (await api.post("/api/v1/configs", json=demo_config)).json()["id"]
+    response = await api.post(
+        "/api/v1/submissions",
+        data={"grading_config_id": str(config_id), "language": "python"},
+        files={"archive": ("code.zip", zip_with(entries), "application/zip")},
+    )
+    assert response.status_code == 422
+    assert why in response.text
+    assert (await api.get("/api/v1/submissions/1")).status_code == 404
+
+
+async def test_a_submission_in_progress_already_shows_its_pipeline_execution(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    config_id = (await api.post("/api/v1/configs", json=demo_config)).json()["id"]
+    body = {
+        "grading_config_id": config_id,
+        "language": "python",
+        "submission_files": demo_files("python-right"),
+    }
+    accepted = await api.post("/api/v1/submissions", json=body)
+    assert accepted.status_code == 202
+    view = (await api.get(f"/api/v1/submissions/{accepted.json()['id']}")).json()
+    assert view["status"] == "queued"
+    assert view["pipeline_execution"]["total_steps_planned"] == 7
+    assert view["pipeline_execution"]["status"] == "running"
+    assert view["result_tree"] is None

@@ -1,0 +1,108 @@
+"""An accepted submission survives a broker outage; poison ends in the dead queue."""
+
+import asyncio
+
+import aio_pika
+import pytest
+
+from contracts.config import GradingConfigIn
+from contracts.messages import SubmissionAccepted, envelope, utcnow
+from services.intake.adapters.postgres import IntakeRepository, NewSubmission
+from shared.db.outbox import OutboxRelay
+from shared.messaging.consumer import make_consumer
+from shared.messaging.topology import TRACKER_ACCEPTED_KEY
+from shared.runtime import Runtime
+from tests.integration.test_redelivery import queue_depth
+from tests.support import Isolation
+
+pytestmark = pytest.mark.integration
+
+
+class BrokerDown:
+    """Stands in for the bus while RabbitMQ is unreachable."""
+
+    async def publish_raw(self, exchange: str, routing_key: str, body: bytes) -> None:
+        raise ConnectionError("broker unreachable")
+
+
+async def test_outbox_keeps_messages_while_the_broker_is_down_and_sends_them_later(
+    isolation: Isolation, demo_config: dict
+) -> None:
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        repo = IntakeRepository(runtime.pool)
+        config = await repo.create_config(GradingConfigIn.model_validate(demo_config))
+        accepted = SubmissionAccepted(
+            plan=[], config_id=config.id, language="python", accepted_at=utcnow()
+        )
+        exchange = runtime.bus.topology.pipeline_exchange
+
+        def messages(sid: int, manifest: object) -> list:
+            return [
+                (exchange, TRACKER_ACCEPTED_KEY, envelope(accepted, submission_id=sid, attempt=1))
+            ]
+
+        new = NewSubmission(config, "u", "ada", "python", "en", {"main.py": b"x"}, [])
+        await repo.accept(new, messages)
+        down = OutboxRelay(runtime.pool, BrokerDown())  # type: ignore[arg-type]
+        with pytest.raises(ConnectionError):
+            await down.publish_batch()
+        pending = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        assert await runtime.pool.fetchval(pending) == 1
+        assert await OutboxRelay(runtime.pool, runtime.bus).publish_batch() == 1
+        assert await runtime.pool.fetchval(pending) == 0
+        assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 1
+    finally:
+        await runtime.close()
+
+
+async def test_a_malformed_message_goes_to_the_dead_queue_not_back_to_the_queue(
+    isolation: Isolation,
+) -> None:
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        handled: list[object] = []
+
+        async def handler(message: object) -> None:
+            handled.append(message)
+
+        topology = runtime.bus.topology
+        consumer = make_consumer(handler, delivery_limit=3)  # type: ignore[arg-type]
+        await runtime.bus.consume(topology.queue("grading"), consumer)
+        channel = await runtime.bus.connection.channel()
+        exchange = await channel.get_exchange(topology.pipeline_exchange)
+        await exchange.publish(aio_pika.Message(b"{not json"), routing_key="step.GRADE")
+        await asyncio.sleep(1.0)
+        assert handled == []
+        assert await queue_depth(runtime, topology.dead_queue("grading")) == 1
+        assert await queue_depth(runtime, topology.queue("grading")) == 0
+    finally:
+        await runtime.close()
+
+
+async def test_a_handler_that_keeps_crashing_is_retried_a_bounded_number_of_times(
+    isolation: Isolation,
+) -> None:
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        attempts: list[int] = []
+        gave_up: list[BaseException] = []
+
+        async def crashing(message: object) -> None:
+            attempts.append(1)
+            raise RuntimeError("boom")
+
+        async def give_up(message: object, error: BaseException) -> None:
+            gave_up.append(error)
+
+        topology = runtime.bus.topology
+        consumer = make_consumer(crashing, delivery_limit=3, on_give_up=give_up)  # type: ignore[arg-type]
+        await runtime.bus.consume(topology.queue("export"), consumer)
+        accepted = SubmissionAccepted(plan=[], config_id=1, language="c", accepted_at=utcnow())
+        await runtime.bus.publish(envelope(accepted, submission_id=1, attempt=1), "step.EXPORT")
+        await asyncio.sleep(2.0)
+        assert len(attempts) == 3
+        assert len(gave_up) == 1
+        assert await queue_depth(runtime, topology.dead_queue("export")) == 1
+    finally:
+        await runtime.close()

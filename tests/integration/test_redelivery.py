@@ -1,0 +1,95 @@
+"""A redelivered or duplicated message changes nothing (real RabbitMQ and PostgreSQL)."""
+
+import asyncio
+
+import pytest
+
+from contracts.config import GradingConfigIn
+from contracts.messages import StepRequest, SubmissionInfo, envelope, utcnow
+from contracts.steps import StepName
+from services.intake.adapters.postgres import IntakeRepository, NewSubmission
+from services.tracker.adapters.postgres import PostgresAttemptStore
+from services.tracker.handlers import Tracker
+from shared.db.inbox import Inbox
+from shared.messaging.topology import step_key
+from shared.pipeline import StepOutcome, to_result
+from shared.runtime import Runtime
+from shared.worker import StepWorker
+from tests.support import Isolation
+
+pytestmark = pytest.mark.integration
+
+
+async def queue_depth(runtime: Runtime, name: str) -> int:
+    channel = await runtime.bus.connection.channel()
+    queue = await channel.declare_queue(name, passive=True)
+    await channel.close()
+    return int(queue.declaration_result.message_count or 0)
+
+
+async def seeded_submission(runtime: Runtime, demo_config: dict) -> tuple[int, StepRequest]:
+    repo = IntakeRepository(runtime.pool)
+    config = await repo.create_config(GradingConfigIn.model_validate(demo_config))
+    plan = [StepName.LOAD_TEMPLATE, StepName.BUILD_TREE, StepName.FOCUS, StepName.FEEDBACK]
+    new = NewSubmission(config, "u", "ada", "python", "en", {"main.py": b"print(1)"}, plan)
+    submission_id = await repo.accept(new, lambda sid, manifest: [])
+    info = SubmissionInfo(id=submission_id, attempt=1, language="python", manifest={})
+    tree = {"final_score": 50.0, "children": {}}
+    context = {"GRADE": {"final_score": 50.0, "result_tree": tree}}
+    return submission_id, StepRequest(plan=plan, config=config, submission=info, context=context)
+
+
+async def test_a_duplicated_step_request_runs_once_and_publishes_once(
+    isolation: Isolation, demo_config: dict
+) -> None:
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        submission_id, request = await seeded_submission(runtime, demo_config)
+        ran: list[StepName] = []
+
+        async def focus(req: StepRequest, step: StepName) -> StepOutcome:
+            ran.append(step)
+            return StepOutcome.success("ranked")
+
+        worker = StepWorker(
+            "grading", runtime.bus, Inbox(runtime.pool, "grading"), {StepName.FOCUS: focus}
+        )
+        await worker.start()
+        work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
+        await runtime.bus.publish(work, step_key(StepName.FOCUS))
+        await runtime.bus.publish(work, step_key(StepName.FOCUS))  # the redelivery
+        await asyncio.sleep(1.0)
+        assert ran == [StepName.FOCUS]
+        assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 1
+        assert await queue_depth(runtime, runtime.bus.topology.queue("feedback")) == 1
+    finally:
+        await runtime.close()
+
+
+async def test_the_tracker_records_a_duplicated_step_result_once(
+    isolation: Isolation, demo_config: dict
+) -> None:
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        submission_id, request = await seeded_submission(runtime, demo_config)
+        tracker = Tracker(PostgresAttemptStore(runtime.pool), runtime.bus)
+        loaded = StepOutcome.success("loaded")
+        result = to_result(StepName.LOAD_TEMPLATE, loaded, request.plan, utcnow())
+        first = envelope(
+            result, submission_id=submission_id, attempt=1, step=StepName.LOAD_TEMPLATE
+        )
+        second = envelope(
+            result, submission_id=submission_id, attempt=1, step=StepName.LOAD_TEMPLATE
+        )
+        for message in (first, first, second):
+            await tracker.on_step_completed(message)
+        rows = await runtime.pool.fetch(
+            "SELECT step FROM step_events WHERE submission_id = $1", submission_id
+        )
+        assert [row["step"] for row in rows] == ["LOAD_TEMPLATE"]
+        status = await runtime.pool.fetchval(
+            "SELECT status FROM attempts WHERE submission_id = $1", submission_id
+        )
+        assert status == "running"
+    finally:
+        await runtime.close()

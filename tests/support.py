@@ -1,0 +1,117 @@
+"""Helpers for tests that use the real RabbitMQ and PostgreSQL.
+
+Each test gets its own exchange/queue namespace and its own database schema, so tests
+never see each other; both are removed afterwards. A missing broker or database fails
+the test with a message saying how to start it: it never silently passes.
+"""
+
+import asyncio
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+import aio_pika
+import httpx
+
+from shared.db import drop_schema
+from shared.messaging.topology import SERVICES, Topology
+from shared.settings import CommonSettings
+
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+HOW_TO_START = {
+    "RabbitMQ": "rabbitmq-server -detached",
+    "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+}
+
+
+def unreachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return False
+    except OSError:
+        return True
+
+
+def missing_services() -> list[str]:
+    missing = []
+    if unreachable("127.0.0.1", 5672) and "AMQP_URL" not in os.environ:
+        missing.append("RabbitMQ")
+    if unreachable("127.0.0.1", 5432) and "DATABASE_URL" not in os.environ:
+        missing.append("PostgreSQL")
+    return missing
+
+
+@dataclass(frozen=True)
+class Isolation:
+    namespace: str
+    schema: str
+
+    @classmethod
+    def fresh(cls) -> "Isolation":
+        token = uuid.uuid4().hex[:10]
+        return cls(namespace=f"t{token}", schema=f"t_{token}")
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AMQP_URL": AMQP_URL,
+            "DATABASE_URL": DATABASE_URL,
+            "AUTOGRADER_NAMESPACE": self.namespace,
+            "AUTOGRADER_DB_SCHEMA": self.schema,
+        }
+
+    def settings(self) -> CommonSettings:
+        return CommonSettings(**{k.lower(): v for k, v in self.env().items()})
+
+    async def cleanup(self) -> None:
+        await delete_topology(Topology(self.namespace))
+        await drop_schema(DATABASE_URL, self.schema)
+
+
+async def delete_topology(topology: Topology) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        for service in SERVICES:
+            await channel.queue_delete(topology.queue(service))
+            await channel.queue_delete(topology.dead_queue(service))
+        await channel.queue_delete(topology.sandbox_rpc_queue)
+        for exchange in (
+            topology.pipeline_exchange,
+            topology.status_exchange,
+            topology.dead_exchange,
+        ):
+            await channel.exchange_delete(exchange)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_healthy(client: httpx.AsyncClient, timeout_s: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            if (await client.get("/health")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("intake did not become healthy")
+        await asyncio.sleep(0.1)
+
+
+async def wait_terminal(
+    client: httpx.AsyncClient, submission_id: int, timeout_s: float = 90
+) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        body = (await client.get(f"/api/v1/submissions/{submission_id}")).json()
+        if body["status"] in ("completed", "failed"):
+            return body
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"submission {submission_id} still {body['status']}: {body}")
+        await asyncio.sleep(0.1)
