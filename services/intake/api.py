@@ -13,9 +13,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from contracts.config import GradingConfigIn
+from contracts.results import PipelineExecution
 from services.intake.adapters.postgres import IntakeRepository
 from services.intake.logic import FileLimits, InvalidSubmission, config_problems
 from services.intake.submissions import SubmissionIn, accept_submission, archive_files
+from shared.execution import public_json
 from shared.messaging.topology import Topology
 
 router = APIRouter()
@@ -118,7 +120,9 @@ def public_submission(view: dict[str, Any]) -> dict[str, Any]:
         "final_score": view["final_score"],
         "feedback": view["feedback"],
         "result_tree": view["result_tree"],
-        "pipeline_execution": view["pipeline_execution"],
+        "pipeline_execution": public_json(
+            PipelineExecution.model_validate(view["pipeline_execution"])
+        ),
     }
 
 

@@ -1,0 +1,42 @@
+# Targets a newcomer can guess. `make demo` and `make test` are all you need.
+PY := .venv/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+
+.PHONY: install services test lint demo bench contracts db-upgrade serve clean
+
+install: .venv/.installed
+
+.venv/.installed: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	uv sync --frozen
+	@touch $@
+
+services:
+	@bash deploy/dev/ensure-services.sh
+
+test: install services
+	$(PY) -m pytest
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy services shared contracts
+	.venv/bin/lint-imports
+
+demo: install services
+	$(PY) -m deploy.demo.demo
+
+bench: install services
+	$(PY) -m deploy.bench.bench
+
+contracts: install
+	$(PY) -m contracts.generate
+
+db-upgrade: install services
+	.venv/bin/autograder db upgrade
+
+serve: install services
+	.venv/bin/autograder serve all
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Deployment, demo and benchmark code."""

@@ -1,0 +1,1 @@
+"""Benchmark of the whole stack against the in-process grading."""

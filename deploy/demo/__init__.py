@@ -1,0 +1,1 @@
+"""The demo: the whole stack grading the bundled example submissions."""
