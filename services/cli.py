@@ -78,10 +78,13 @@ async def run_services(names: list[str], port: int | None, stop: asyncio.Event) 
                 tasks += await start(runtime, settings)
         await stop.wait()
     finally:
+        # Stop consuming first, so no message is taken while its handler's resources
+        # (the sandbox backend, the HTTP server) are being torn down.
+        await runtime.bus.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await runtime.close()
+        await runtime.pool.close()
 
 
 def serve_one(name: str) -> None:
