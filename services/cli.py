@@ -163,8 +163,7 @@ def pick_language(
 
 
 def grade(args: argparse.Namespace) -> int:
-    from services.inprocess import grade_files, read_directory
-    from services.sandbox.backends.local import LocalBackend
+    from services.inprocess import read_directory
 
     root = Path(args.directory)
     if not root.is_dir():
@@ -174,9 +173,22 @@ def grade(args: argparse.Namespace) -> int:
     if not files:
         _fail(f"no files in {root}")
     language = pick_language(args, config, files)
-    response = asyncio.run(grade_files(files, config, language, LocalBackend()))
+    response = asyncio.run(_grade_and_close(files, config, language))
     print(json.dumps(response, indent=2) if args.json else human_report(response))
     return 0 if response["status"] == "completed" else 1
+
+
+async def _grade_and_close(
+    files: dict[str, bytes], config: GradingConfigIn, language: str
+) -> dict[str, Any]:
+    from services.inprocess import grade_files
+    from services.sandbox.backends.local import LocalBackend
+
+    backend = LocalBackend()
+    try:
+        return await grade_files(files, config, language, backend)
+    finally:
+        await backend.close()
 
 
 def human_report(response: dict[str, Any]) -> str:

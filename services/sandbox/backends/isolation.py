@@ -1,0 +1,124 @@
+"""Host mechanisms the local backend isolates programs with, probed or reserved once.
+
+- a network namespace through `unshare --net` (probed: needs root or user namespaces);
+- sandbox uids, one per lease, reserved across every backend on the host;
+- a sweep that SIGKILLs every process of a sandbox uid, wherever it went;
+- the directory tree the workspaces live in.
+"""
+
+import asyncio
+import fcntl
+import functools
+import os
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+from services.sandbox.backends.base import SandboxError
+
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# High enough to miss real users, subordinate-uid ranges and nobody; below 2**31.
+FIRST_SANDBOX_UID = 1_700_000_000
+SANDBOX_UID_COUNT = 100_000
+# Under /run so a sandboxed program (which may write /tmp) cannot plant it first.
+UID_LOCK_DIR = Path("/run/autograder-sandbox-uids")
+
+
+def network_prefix(isolate_network: bool | None) -> tuple[str, ...] | None:
+    """The command prefix that cuts a program off the network; None for no isolation."""
+    if isolate_network is False:
+        return None
+    prefix = _probe_network_prefix()
+    if prefix is None and isolate_network:
+        raise SandboxError("network isolation was asked for but `unshare --net` does not work")
+    return prefix
+
+
+@functools.cache
+def _probe_network_prefix() -> tuple[str, ...] | None:
+    if os.geteuid() == 0:
+        prefix: tuple[str, ...] = ("unshare", "--net")
+    else:  # an unprivileged user namespace may still allow a network namespace
+        prefix = ("unshare", "--user", "--map-root-user", "--net")
+    try:
+        probe = subprocess.run(
+            [*prefix, "--", "true"],
+            env={"PATH": SAFE_PATH},
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return prefix if probe.returncode == 0 else None
+
+
+class UidPool:
+    """Reserves sandbox uids across every backend on this host, one flock per uid.
+
+    A uid of its own keeps a lease's programs from signalling or reading other leases and
+    lets one kill(-1) reach all of them. The lock dies with its holder: a crash frees it.
+    """
+
+    def __init__(self, lock_dir: Path = UID_LOCK_DIR) -> None:
+        lock_dir.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(lock_dir)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+            raise SandboxError(f"{lock_dir} must be a directory only root can write")
+        self._lock_dir = lock_dir
+
+    def reserve(self) -> tuple[int, int]:
+        """Return a free uid and the fd whose closing frees it."""
+        for uid in range(FIRST_SANDBOX_UID, FIRST_SANDBOX_UID + SANDBOX_UID_COUNT):
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(self._lock_dir / str(uid), flags, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            return uid, fd
+        raise SandboxError("every sandbox uid is in use")
+
+
+async def kill_all_processes_of(uid: int) -> None:
+    """SIGKILL every process of a sandbox uid at once, also those that left their group."""
+    await asyncio.to_thread(
+        subprocess.run,
+        ["/bin/sh", "-c", "kill -9 -1"],  # kill(-1) spares only the caller itself
+        user=uid,
+        group=uid,
+        extra_groups=[],
+        cwd="/",
+        env={"PATH": SAFE_PATH},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def make_root(root: Path | None, for_other_uids: bool) -> Path:
+    """A fresh directory for this backend's workspaces (inside `root` when given)."""
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="autograder-sandbox-", dir=root))
+    if for_other_uids:
+        # Searchable but not listable: each lease's uid reaches only its own workspace.
+        directory.chmod(0o711)
+        try:
+            _require_searchable(directory)
+        except SandboxError:
+            directory.rmdir()
+            raise
+    return directory
+
+
+def _require_searchable(directory: Path) -> None:
+    for ancestor in [directory, *directory.parents]:
+        if not ancestor.stat().st_mode & stat.S_IXOTH:
+            raise SandboxError(
+                f"{ancestor} must be searchable by others (o+x): sandboxed programs run "
+                "as uids of their own and must reach their workspace"
+            )

@@ -1,0 +1,64 @@
+"""How a run's facts become a verdict (no processes)."""
+
+import signal
+
+import pytest
+
+from contracts.sandbox import RunRequest, Verdict
+from services.sandbox.backends.verdict import RunFacts, judge
+
+REQUEST = RunRequest(argv=["./a.out"], cpu_time_limit_ms=1_000, memory_limit_mb=100)
+
+
+def facts(**overrides: object) -> RunFacts:
+    values: dict[str, object] = {
+        "exit_code": 0,
+        "signal": None,
+        "cpu_ms": 10,
+        "peak_memory_kb": 2_000,
+        "stderr": "",
+        "killed_at_wall_limit": False,
+        "output_overflowed": False,
+    }
+    values.update(overrides)
+    return RunFacts(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "verdict"),
+    [
+        ({}, Verdict.OK),
+        ({"exit_code": 1}, Verdict.RUNTIME_ERROR),
+        ({"exit_code": None, "signal": signal.SIGSEGV}, Verdict.RUNTIME_ERROR),
+        ({"exit_code": None, "signal": signal.SIGXCPU, "cpu_ms": 1_000}, Verdict.TIME_LIMIT),
+        ({"exit_code": None, "signal": signal.SIGKILL, "cpu_ms": 2_000}, Verdict.TIME_LIMIT),
+        # RLIMIT_CPU has whole seconds: 1.4 s of a 1 s limit can still end normally.
+        ({"cpu_ms": 1_400}, Verdict.TIME_LIMIT),
+        # A shell that waited for a program killed by SIGXCPU exits with 128 + 24.
+        ({"exit_code": 152, "cpu_ms": 1_010}, Verdict.TIME_LIMIT),
+        (
+            {"exit_code": None, "signal": signal.SIGKILL, "killed_at_wall_limit": True},
+            Verdict.TIME_LIMIT,
+        ),
+        ({"exit_code": 1, "stderr": "Traceback...\nMemoryError\n"}, Verdict.MEMORY_LIMIT),
+        (
+            {"exit_code": 1, "stderr": 'Exception in thread "main" java.lang.OutOfMemoryError'},
+            Verdict.MEMORY_LIMIT,
+        ),
+        (
+            {"exit_code": None, "signal": signal.SIGABRT, "stderr": "std::bad_alloc"},
+            Verdict.MEMORY_LIMIT,
+        ),
+        (
+            {"exit_code": None, "signal": signal.SIGSEGV, "peak_memory_kb": 95_000},
+            Verdict.MEMORY_LIMIT,
+        ),
+        ({"exit_code": 1, "peak_memory_kb": 99_000}, Verdict.RUNTIME_ERROR),
+        (
+            {"exit_code": None, "signal": signal.SIGKILL, "output_overflowed": True},
+            Verdict.OUTPUT_LIMIT,
+        ),
+    ],
+)
+def test_verdict(overrides: dict[str, object], verdict: Verdict) -> None:
+    assert judge(facts(**overrides), REQUEST) is verdict
