@@ -25,13 +25,22 @@ _NOT_RUN = TestOutcome(
 _NO_OVERRIDES: Mapping[str, float] = {}
 
 
-async def run_tests(tree: CriteriaTree, ctx: GradeContext) -> dict[str, TestOutcome]:
-    """Every test's outcome by path, run one after another in tree order."""
-    return {test.path: await _run_test(test, ctx) for test in tree.tests()}
+async def run_tests(
+    tree: CriteriaTree, ctx: GradeContext, precomputed: Mapping[str, TestOutcome] | None = None
+) -> dict[str, TestOutcome]:
+    """Every test's outcome by path, run one after another in tree order. Tests whose
+    outcome an earlier step already computed (`precomputed`, by path) are not run again."""
+    done = precomputed or {}
+    return {
+        test.path: done[test.path] if test.path in done else await _run_test(test, ctx)
+        for test in tree.tests()
+    }
 
 
-async def grade(tree: CriteriaTree, ctx: GradeContext) -> ResultTree:
-    return score_tree(tree, await run_tests(tree, ctx))
+async def grade(
+    tree: CriteriaTree, ctx: GradeContext, precomputed: Mapping[str, TestOutcome] | None = None
+) -> ResultTree:
+    return score_tree(tree, await run_tests(tree, ctx, precomputed))
 
 
 def score_tree(tree: CriteriaTree, outcomes: Mapping[str, TestOutcome]) -> ResultTree:

@@ -31,6 +31,15 @@ class TestOutcome:
         if not 0 <= self.score <= 100:
             raise ValueError(f"a test score must be within 0..100, got {self.score}")
 
+    def to_json(self) -> dict[str, Any]:
+        """For carrying an outcome computed in an earlier step (STRUCTURAL_ANALYSIS,
+        AI_BATCH) to GRADE inside the step message."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> "TestOutcome":
+        return cls(**body)
+
 
 @dataclass(frozen=True)
 class TestFunction(Generic[Params]):

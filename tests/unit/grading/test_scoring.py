@@ -222,3 +222,20 @@ def test_a_test_without_an_outcome_scores_zero_as_an_error() -> None:
 def test_an_outcome_score_outside_0_to_100_is_refused(bad_score: float) -> None:
     with pytest.raises(ValueError, match=r"0\.\.100"):
         scored(bad_score)
+
+
+async def test_precomputed_outcomes_are_used_instead_of_running_the_test() -> None:
+    from shared.grading.criteria import build_tree
+    from shared.grading.ports import GradeContext
+    from shared.grading.scoring import grade
+    from shared.grading.templates.base import TestOutcome
+
+    criteria = {"base": {"tests": [{"name": "expect_output", "expected_output": "1"}]}}
+    tree = build_tree(criteria, ["input_output"])
+    path = tree.tests()[0].path
+    outcome = TestOutcome(score=40, verdict="failed", message="from an earlier step")
+    carried = TestOutcome.from_json(outcome.to_json())
+    # no runner at all: running the test would give an "error" verdict, not 40
+    result = await grade(tree, GradeContext("python", {}, None), {path: carried})
+    assert result.final_score == 40.0
+    assert result.children["base"].tests[0].message == "from an earlier step"
