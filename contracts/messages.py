@@ -5,6 +5,7 @@ version (`step.requested.v1`). `MESSAGE_TYPES` is the registry the JSON Schema a
 AsyncAPI generators read.
 """
 
+import builtins
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 from uuid import UUID, uuid4
@@ -130,7 +131,7 @@ class Envelope(Contract):
     causation_id: UUID | None = None
     data: dict[str, Any]
 
-    def payload(self, model: type["PayloadT"]) -> "PayloadT":
+    def payload(self, model: "builtins.type[PayloadT]") -> "PayloadT":
         return model.model_validate(self.data)
 
 

@@ -8,25 +8,21 @@ import argparse
 import asyncio
 import contextlib
 import json
-import signal
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
 from contracts.config import GradingConfigIn
 from services.intake.logic import config_problems
 from shared.db import migrate
-from shared.logging import configure_logging
-from shared.runtime import Runtime
+from shared.serve import ServiceEntry, run_until, serve
 from shared.settings import CommonSettings
 
-Starter = Callable[[Runtime, Any], Awaitable[list[asyncio.Task[None]]]]
 
-
-def _starters() -> dict[str, tuple[Starter, type[CommonSettings]]]:
+def service_entries(names: list[str], port: int | None) -> list[ServiceEntry]:
+    """The chosen services with their settings, built here once."""
     # Imported here so `autograder grade` does not load what only `serve` needs.
     from services.export.app import start as export
     from services.export.settings import ExportSettings
@@ -41,55 +37,25 @@ def _starters() -> dict[str, tuple[Starter, type[CommonSettings]]]:
     from services.tracker.app import start as tracker
     from services.tracker.settings import TrackerSettings
 
-    return {
-        "tracker": (tracker, TrackerSettings),
-        "sandbox": (sandbox, SandboxSettings),
-        "preflight": (preflight, CommonSettings),
-        "grading": (grading, GradingSettings),
-        "feedback": (feedback, CommonSettings),
-        "export": (export, ExportSettings),
-        "intake": (intake, IntakeSettings),
-    }
+    intake_settings = IntakeSettings() if port is None else IntakeSettings(port=port)
+    everything = [
+        ServiceEntry("tracker", tracker, TrackerSettings()),
+        ServiceEntry("sandbox", sandbox, SandboxSettings()),
+        ServiceEntry("preflight", preflight, CommonSettings()),
+        ServiceEntry("grading", grading, GradingSettings()),
+        ServiceEntry("feedback", feedback, CommonSettings()),
+        ServiceEntry("export", export, ExportSettings()),
+        ServiceEntry("intake", intake, intake_settings),
+    ]
+    return [entry for entry in everything if entry.name in names]
 
 
 SERVICE_NAMES = ("intake", "sandbox", "preflight", "grading", "feedback", "export", "tracker")
 
 
-async def serve(names: list[str], port: int | None) -> None:
-    common = CommonSettings()
-    configure_logging("+".join(names), common.log_format, common.log_level)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await run_services(names, port, stop)
-
-
 async def run_services(names: list[str], port: int | None, stop: asyncio.Event) -> None:
-    """Run the named services on one runtime until `stop` is set (tests set it)."""
-    runtime = await Runtime.open(CommonSettings())
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        for name, (start, settings_type) in _starters().items():
-            if name in names:
-                settings = settings_type(
-                    **({"port": port} if port is not None and name == "intake" else {})
-                )
-                tasks += await start(runtime, settings)
-        await stop.wait()
-    finally:
-        # Stop consuming first, so no message is taken while its handler's resources
-        # (the sandbox backend, the HTTP server) are being torn down.
-        await runtime.bus.close()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await runtime.pool.close()
-
-
-def serve_one(name: str) -> None:
-    """Entry point of `python -m services.<name>`."""
-    asyncio.run(serve([name], None))
+    """Run the named services in this process until `stop` is set (tests set it)."""
+    await run_until(service_entries(names, port), stop)
 
 
 def _load_json(path: str, what: str) -> Any:
@@ -101,7 +67,7 @@ def _load_json(path: str, what: str) -> Any:
         _fail(f"{what} file {path} is not valid JSON: {error}")
 
 
-def _fail(message: str, code: int = 2) -> Any:
+def _fail(message: str, code: int = 2) -> NoReturn:
     print(f"autograder: {message}", file=sys.stderr)
     raise SystemExit(code)
 
@@ -243,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         names = list(SERVICE_NAMES) if args.service == "all" else [args.service]
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(names, args.port))
+            asyncio.run(serve(service_entries(names, args.port)))
         return 0
     if args.command == "db":
         return db_upgrade()

@@ -1,5 +1,7 @@
-"""python -m services.export"""
+"""python -m services.export: run the export service alone."""
 
-from services.cli import serve_one
+from services.export.app import start
+from services.export.settings import ExportSettings as Settings
+from shared.serve import serve_main
 
-serve_one("export")
+serve_main("export", start, Settings())

@@ -1,5 +1,7 @@
-"""python -m services.feedback"""
+"""python -m services.feedback: run the feedback service alone."""
 
-from services.cli import serve_one
+from services.feedback.app import start
+from shared.serve import serve_main
+from shared.settings import CommonSettings as Settings
 
-serve_one("feedback")
+serve_main("feedback", start, Settings())

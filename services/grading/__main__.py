@@ -1,5 +1,7 @@
-"""python -m services.grading"""
+"""python -m services.grading: run the grading service alone."""
 
-from services.cli import serve_one
+from services.grading.app import start
+from services.grading.settings import GradingSettings as Settings
+from shared.serve import serve_main
 
-serve_one("grading")
+serve_main("grading", start, Settings())

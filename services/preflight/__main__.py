@@ -1,5 +1,7 @@
-"""python -m services.preflight"""
+"""python -m services.preflight: run the preflight service alone."""
 
-from services.cli import serve_one
+from services.preflight.app import start
+from shared.serve import serve_main
+from shared.settings import CommonSettings as Settings
 
-serve_one("preflight")
+serve_main("preflight", start, Settings())

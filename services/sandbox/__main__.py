@@ -1,5 +1,7 @@
-"""python -m services.sandbox"""
+"""python -m services.sandbox: run the sandbox service alone."""
 
-from services.cli import serve_one
+from services.sandbox.app import start
+from services.sandbox.settings import SandboxSettings as Settings
+from shared.serve import serve_main
 
-serve_one("sandbox")
+serve_main("sandbox", start, Settings())

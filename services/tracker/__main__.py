@@ -1,5 +1,7 @@
-"""python -m services.tracker"""
+"""python -m services.tracker: run the tracker service alone."""
 
-from services.cli import serve_one
+from services.tracker.app import start
+from services.tracker.settings import TrackerSettings as Settings
+from shared.serve import serve_main
 
-serve_one("tracker")
+serve_main("tracker", start, Settings())

@@ -72,7 +72,7 @@ class Bus:
 
     async def _declare_service_queues(self, channel: AbstractChannel, service: str) -> None:
         t = self.topology
-        quorum = {"x-queue-type": "quorum"}
+        quorum: dict[str, Any] = {"x-queue-type": "quorum"}
         dead = await channel.declare_queue(t.dead_queue(service), durable=True, arguments=quorum)
         await dead.bind(self._exchanges[t.dead_exchange], routing_key=service)
         queue = await channel.declare_queue(

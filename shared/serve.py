@@ -1,0 +1,59 @@
+"""The lifecycle every service process shares: open the runtime, start the services'
+consumers and tasks, wait for SIGINT/SIGTERM (or a test's stop event), stop cleanly.
+
+Each service's `__main__` passes its own start function, so no service imports another;
+`autograder serve all` passes them all.
+"""
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared.logging import configure_logging
+from shared.runtime import Runtime
+from shared.settings import CommonSettings
+
+StartFunction = Callable[[Runtime, Any], Awaitable[list[asyncio.Task[None]]]]
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    name: str
+    start: StartFunction
+    settings: CommonSettings
+
+
+async def run_until(entries: Sequence[ServiceEntry], stop: asyncio.Event) -> None:
+    """Run the services on one runtime until `stop` is set."""
+    runtime = await Runtime.open(CommonSettings())
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for entry in entries:
+            tasks += await entry.start(runtime, entry.settings)
+        await stop.wait()
+    finally:
+        # Stop consuming first, so no message is taken while its handler's resources
+        # (the sandbox backend, the HTTP server) are being torn down.
+        await runtime.bus.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runtime.pool.close()
+
+
+async def serve(entries: Sequence[ServiceEntry]) -> None:
+    """Run until the process receives SIGINT or SIGTERM."""
+    common = CommonSettings()
+    configure_logging("+".join(e.name for e in entries), common.log_format, common.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await run_until(entries, stop)
+
+
+def serve_main(name: str, start: StartFunction, settings: CommonSettings) -> None:
+    """Entry point of `python -m services.<name>`."""
+    asyncio.run(serve([ServiceEntry(name, start, settings)]))
