@@ -1,0 +1,96 @@
+"""`autograder grade`: the in-process mode a student or the GitHub Action runs."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from services.cli import main
+
+DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo"
+CONFIG = str(DEMO / "config.json")
+
+
+def example(name: str) -> str:
+    return str(DEMO / "submissions" / name)
+
+
+def test_a_right_program_scores_100_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["grade", example("python-right"), "--config", CONFIG, "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["status"] == "completed"
+    assert body["final_score"] == 100.0
+    assert body["pipeline_execution"]["status"] == "success"
+    assert body["result_tree"]["children"]["base"]["score"] == 100.0
+
+
+def test_the_language_is_inferred_from_the_files(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["grade", example("c-right"), "--config", CONFIG, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["final_score"] == 100.0
+
+
+def test_a_failed_pipeline_exits_1_and_explains(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["grade", example("c-missing-file"), "--config", CONFIG, "--language", "c"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL PRE_FLIGHT: Required file missing: main.c" in out
+    assert "Preflight Check Failed" in out
+
+
+def test_separate_reference_files_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = json.loads(Path(CONFIG).read_text())
+    for name in ("criteria", "setup", "feedback"):
+        (tmp_path / f"{name}.json").write_text(json.dumps(config[f"{name}_config"]))
+    args = [
+        "grade",
+        example("python-wrong"),
+        "--criteria",
+        str(tmp_path / "criteria.json"),
+        "--setup",
+        str(tmp_path / "setup.json"),
+        "--feedback",
+        str(tmp_path / "feedback.json"),
+        "--template",
+        "input_output",
+        "--json",
+    ]
+    assert main(args) == 0
+    # wrong program: base 0, bonus 0+0 passes (+20), penalty not violated -> 20
+    assert json.loads(capsys.readouterr().out)["final_score"] == 20.0
+
+
+def test_an_invalid_config_is_a_clear_error_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = json.loads(Path(CONFIG).read_text())
+    config["criteria_config"]["base"]["subjects"][0]["tests"][0]["name"] = "nope"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["grade", example("python-right"), "--config", str(tmp_path / "config.json")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "criteria_config.base.subjects.0.tests.0" in err
+    assert "expect_output" in err  # the known functions are listed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["grade", "/no/such/dir", "--config", CONFIG], "not a directory"),
+        (
+            ["grade", example("python-right"), "--config", "/no/config.json"],
+            "config file not found",
+        ),
+        (["grade", example("python-right")], "give --config FILE"),
+        (
+            ["grade", example("python-right"), "--config", CONFIG, "--language", "node"],
+            "not one of",
+        ),
+    ],
+)
+def test_bad_invocations_say_what_is_wrong(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
