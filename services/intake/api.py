@@ -18,6 +18,8 @@ from services.intake.adapters.postgres import IntakeRepository
 from services.intake.logic import FileLimits, InvalidSubmission, config_problems
 from services.intake.submissions import SubmissionIn, accept_submission, archive_files
 from shared.execution import public_json
+from shared.grading.catalogue import catalogue, template_detail
+from shared.grading.errors import UnknownTemplate
 from shared.messaging.topology import Topology
 
 router = APIRouter()
@@ -64,6 +66,19 @@ async def create_config(body: GradingConfigIn, repo: Repo) -> dict[str, Any]:
         raise unprocessable(problems)
     stored = await repo.create_config(body)
     return stored.model_dump(mode="json")
+
+
+@router.get("/api/v1/templates")
+async def list_templates() -> list[dict[str, Any]]:
+    return catalogue()
+
+
+@router.get("/api/v1/templates/{name}")
+async def get_template_detail(name: str) -> dict[str, Any]:
+    try:
+        return template_detail(name)
+    except UnknownTemplate as error:
+        raise HTTPException(404, detail=str(error)) from error
 
 
 @router.get("/api/v1/configs/{config_id}")

@@ -162,3 +162,18 @@ async def test_a_submission_in_progress_already_shows_its_pipeline_execution(
     assert view["pipeline_execution"]["total_steps_planned"] == 7
     assert view["pipeline_execution"]["status"] == "running"
     assert view["result_tree"] is None
+
+
+async def test_the_template_catalogue_lists_functions_with_parameter_schemas(
+    api: httpx.AsyncClient,
+) -> None:
+    listed = (await api.get("/api/v1/templates")).json()
+    assert "input_output" in [t["name"] for t in listed]
+    detail = (await api.get("/api/v1/templates/input_output")).json()
+    functions = {f["name"]: f for f in detail["test_functions"]}
+    assert detail["requires_sandbox"] is True
+    assert "expected_output" in functions["expect_output"]["parameters"]["properties"]
+    assert "expected_output" in functions["expect_output"]["parameters"]["required"]
+    missing = await api.get("/api/v1/templates/nope")
+    assert missing.status_code == 404
+    assert "input_output" in missing.json()["detail"]
