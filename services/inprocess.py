@@ -60,7 +60,7 @@ def step_functions(backend: SandboxBackend, blobs: MemoryBlobStore) -> dict[Step
     grading = GradingHandlers(sandbox, blobs)
     return {
         StepName.SANDBOX: SandboxHandlers(backend, blobs).sandbox_step,
-        StepName.PRE_FLIGHT: PreflightHandlers(sandbox).preflight_step,
+        StepName.PRE_FLIGHT: PreflightHandlers(sandbox, blobs).preflight_step,
         StepName.GRADE: grading.grade_step,
         StepName.FOCUS: grading.focus_step,
         StepName.FEEDBACK: feedback_step,

@@ -4,6 +4,7 @@ import asyncio
 
 from contracts.steps import StepName
 from services.preflight.handlers import PreflightHandlers
+from shared.db.blobs import PostgresBlobStore
 from shared.db.inbox import Inbox
 from shared.messaging.rpc import RpcClient
 from shared.runtime import Runtime
@@ -15,7 +16,7 @@ from shared.worker import StepWorker
 async def start(runtime: Runtime, settings: CommonSettings) -> list[asyncio.Task[None]]:
     rpc = RpcClient(runtime.bus, runtime.bus.topology.sandbox_rpc_queue)
     await rpc.start()
-    handlers = PreflightHandlers(RpcSandboxClient(rpc))
+    handlers = PreflightHandlers(RpcSandboxClient(rpc), PostgresBlobStore(runtime.pool))
     worker = StepWorker(
         "preflight",
         runtime.bus,
