@@ -197,10 +197,9 @@ def test_an_unknown_type_is_reported_at_the_type_key() -> None:
 
 def test_an_unknown_template_lists_the_known_ones() -> None:
     found = problems(in_base(SUM_TEST), templates=("io",))
-    assert found[0] == {
-        "loc": ["template_name"],
-        "msg": "unknown template 'io'; known templates: input_output",
-    }
+    assert found[0]["loc"] == ["template_name"]
+    assert found[0]["msg"].startswith("unknown template 'io'; known templates: ")
+    assert "input_output" in found[0]["msg"]
 
 
 def test_an_unknown_language_in_a_command_map_is_named() -> None:
