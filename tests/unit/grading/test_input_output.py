@@ -235,7 +235,9 @@ async def test_dont_fail_fails_on_a_crash_or_a_limit(result: RunResult, verdict:
 
 
 def test_an_unknown_template_lists_the_known_ones() -> None:
-    with pytest.raises(UnknownTemplate, match=r"unknown template 'io'; known templates: .*input_output"):
+    with pytest.raises(
+        UnknownTemplate, match=r"unknown template 'io'; known templates: .*input_output"
+    ):
         get_template("io")
 
 

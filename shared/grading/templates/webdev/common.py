@@ -1,0 +1,127 @@
+"""What every webdev test function shares: parameter types, scores and how a check
+becomes a TestFunction.
+
+A check is a plain synchronous function `(GradeContext, Params) -> TestOutcome`. A file
+the test names but the submission lacks raises MissingSource inside the check, which
+`webdev_function` turns into a failed outcome for the student.
+"""
+
+import posixpath
+import re
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shared.grading.errors import GradingError
+from shared.grading.ports import GradeContext
+from shared.grading.templates.base import TestFunction, TestOutcome
+
+Params = TypeVar("Params", bound=BaseModel)
+_TAG_NAME = re.compile(r"[a-z][a-z0-9-]*")
+SHOWN_ITEMS = 5
+
+
+class MissingSource(GradingError, LookupError):
+    """A file the test looks at is not in the submission; the student sees `str(self)`."""
+
+
+def normalized_path(path: str) -> str:
+    """`path` as the submission's files are looked up: forward slashes, no "./"."""
+    return posixpath.normpath(path.strip().replace("\\", "/")).lstrip("/")
+
+
+def _relative_path(path: str) -> str:
+    cleaned = normalized_path(path)
+    if cleaned in ("", ".") or cleaned.startswith(".."):
+        raise ValueError("must be a path inside the submission, like 'index.html' or 'css/'")
+    return cleaned + "/" if path.rstrip().endswith("/") else cleaned
+
+
+def _tag_name(tag: str) -> str:
+    # Instructors write "<div>" as often as "div".
+    cleaned = tag.strip().strip("<>/").strip().lower()
+    if not _TAG_NAME.fullmatch(cleaned):
+        raise ValueError("must be an HTML tag name like 'div' or 'h1'")
+    return cleaned
+
+
+def one_or_many(value: Any) -> Any:
+    """A single value where a list is expected means a list of one."""
+    return [value] if isinstance(value, str) else value
+
+
+RelativePath = Annotated[str, AfterValidator(_relative_path)]
+TagName = Annotated[str, AfterValidator(_tag_name)]
+RequiredCount = Annotated[int, Field(ge=1, description="How many are needed for full marks.")]
+NonEmptyText = Annotated[str, Field(min_length=1)]
+
+
+class WebdevParams(BaseModel):
+    """Parameters of every webdev test function: unknown names are config errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class HtmlParams(WebdevParams):
+    html_file: RelativePath = Field(
+        default="index.html", description="The HTML page to check, relative to the submission."
+    )
+
+
+def share_score(found: int, required: int) -> float:
+    """Partial credit: the found share of what is required, capped at 100."""
+    return min(100.0, 100 * found / required)
+
+
+def outcome(score: float, message: str) -> TestOutcome:
+    return TestOutcome(score=score, verdict="passed" if score == 100 else "failed", message=message)
+
+
+def passed(message: str) -> TestOutcome:
+    return outcome(100, message)
+
+
+def failed(message: str) -> TestOutcome:
+    return outcome(0, message)
+
+
+def listed(items: Iterable[str]) -> str:
+    """`items` joined for a sentence; long lists are cut to the first few."""
+    shown = list(items)
+    more = len(shown) - SHOWN_ITEMS
+    text = ", ".join(shown[:SHOWN_ITEMS])
+    return f"{text} and {more} more" if more > 0 else text
+
+
+def looked_at(named_file: str | None, files: Iterable[str], what: str) -> str:
+    """Where a test looked, for its message: the file it names, or every file of `what`."""
+    if named_file is not None:
+        return named_file
+    unique = dict.fromkeys(files)
+    return f"your {what} ({listed(unique)})" if unique else "your submission"
+
+
+def wildcard(pattern: str, star: str) -> re.Pattern[str]:
+    """`pattern` with each `*` standing for `star` (a regex) and the rest taken literally."""
+    parts = re.split(r"(\*)", pattern)
+    return re.compile("".join(star if part == "*" else re.escape(part) for part in parts))
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
+
+
+def webdev_function(
+    name: str,
+    description: str,
+    params_model: type[Params],
+    check: Callable[[GradeContext, Params], TestOutcome],
+) -> TestFunction[Params]:
+    async def run(ctx: GradeContext, params: Params) -> TestOutcome:
+        try:
+            return check(ctx, params)
+        except MissingSource as missing:
+            return failed(str(missing))
+
+    return TestFunction(name=name, description=description, params_model=params_model, run=run)
