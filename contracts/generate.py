@@ -28,7 +28,11 @@ CHANNELS: dict[str, tuple[str, str, str]] = {
 
 
 def schemas() -> dict[str, dict[str, Any]]:
-    out = {"envelope": Envelope.model_json_schema()}
+    # Imported here: the criteria format is documented beside the messages, but it is
+    # the grading engine's, not a message contract.
+    from shared.grading.criteria_schema import CriteriaSpec
+
+    out = {"envelope": Envelope.model_json_schema(), "criteria": CriteriaSpec.model_json_schema()}
     for name, model in MESSAGE_TYPES.items():
         out[name] = model.model_json_schema()
     return out

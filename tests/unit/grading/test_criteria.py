@@ -294,3 +294,13 @@ def test_bonus_and_penalty_need_a_weight_from_0_to_100(category: str, weight: An
 def test_invalid_criteria_is_a_value_error_with_a_readable_message() -> None:
     with pytest.raises(ValueError, match=r"criteria_config\.base\.tests\.0\.name: unknown test"):
         build_tree(in_base({"name": "nope"}), ["input_output"])
+
+
+def test_the_published_criteria_schema_accepts_the_demo_config() -> None:
+    import json
+    from pathlib import Path
+
+    from shared.grading.criteria_schema import CriteriaSpec
+
+    demo = Path(__file__).resolve().parents[3] / "deploy" / "demo" / "config.json"
+    CriteriaSpec.model_validate(json.loads(demo.read_text())["criteria_config"])
