@@ -14,14 +14,16 @@ from contracts.sandbox import Manifest, RunRequest, RunResult
 from contracts.steps import PipelineStatus, StepName, StepStatus
 from services.export.adapters.webhook import WebhookExporter
 from services.export.handlers import ExportHandlers
-from services.feedback.handlers import feedback_step
+from services.feedback.ai import make_feedback_step
 from services.feedback.logic import render_failure
+from services.grading.ai_batch import make_ai_batch_step
 from services.grading.handlers import GradingHandlers
 from services.intake.logic import first_steps
 from services.preflight.handlers import PreflightHandlers
 from services.sandbox.backends.base import SandboxBackend
 from services.sandbox.handlers import SandboxHandlers, owner_of
 from services.tracker.logic import AttemptState, final_record
+from shared.ai.client import AiSettings, ChatClient, chat_client_from
 from shared.db.blobs import MemoryBlobStore
 from shared.pipeline import StepFunction, hand_over, run_step, to_result
 
@@ -55,15 +57,19 @@ def read_directory(root: Path) -> dict[str, bytes]:
     return files
 
 
-def step_functions(backend: SandboxBackend, blobs: MemoryBlobStore) -> dict[StepName, StepFunction]:
+def step_functions(
+    backend: SandboxBackend, blobs: MemoryBlobStore, ai: ChatClient | None = None
+) -> dict[StepName, StepFunction]:
     sandbox = DirectSandboxClient(backend, blobs)
     grading = GradingHandlers(sandbox, blobs)
     return {
         StepName.SANDBOX: SandboxHandlers(backend, blobs).sandbox_step,
         StepName.PRE_FLIGHT: PreflightHandlers(sandbox, blobs).preflight_step,
+        StepName.STRUCTURAL_ANALYSIS: grading.structural_step,
+        StepName.AI_BATCH: make_ai_batch_step(ai, blobs),
         StepName.GRADE: grading.grade_step,
         StepName.FOCUS: grading.focus_step,
-        StepName.FEEDBACK: feedback_step,
+        StepName.FEEDBACK: make_feedback_step(ai, blobs),
         StepName.EXPORT: ExportHandlers(WebhookExporter("in-process")).export_step,
     }
 
@@ -86,7 +92,8 @@ async def grade_files(
     request = StepRequest(plan=first.plan, config=config, submission=info)
     try:
         if results[-1].status is StepStatus.SUCCESS:
-            results += await _chain(request, step_functions(backend, blobs))
+            functions = step_functions(backend, blobs, chat_client_from(AiSettings()))
+            results += await _chain(request, functions)
     finally:
         await backend.release_owner(owner_of(0, 1))
     return _response(first.plan, results, language, config.locale)

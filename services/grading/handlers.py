@@ -1,9 +1,13 @@
 """Grading handlers.
 
-Consumes: step.requested.v1 for GRADE and FOCUS.
+Consumes: step.requested.v1 for STRUCTURAL_ANALYSIS, GRADE and FOCUS.
 Publishes: step.completed.v1 (via the step worker), and the next step's work.
-GRADE builds the criteria tree from the config carried in the message, runs every test
-in the submission's sandbox and scores the tree; FOCUS ranks tests by points lost.
+STRUCTURAL_ANALYSIS parses the submission's source files once and grades every
+static_analysis test on those trees, handing the outcomes over as
+`context["outcomes"]`. GRADE builds the criteria tree from the config carried in the
+message, takes the outcomes STRUCTURAL_ANALYSIS and AI_BATCH handed over, runs every
+other test in the submission's sandbox and scores the tree; FOCUS ranks tests by points
+lost.
 """
 
 from dataclasses import dataclass
@@ -11,11 +15,20 @@ from dataclasses import dataclass
 from contracts.messages import StepRequest
 from contracts.results import ResultTree
 from contracts.steps import StepName
-from services.grading.logic import LeasedRunner, decoded, grade_message
+from services.grading.logic import (
+    LeasedRunner,
+    decoded,
+    grade_message,
+    precomputed_outcomes,
+    structural_message,
+    structural_outcomes,
+    structural_summary,
+)
 from services.grading.ports import BlobReader, SandboxClient
 from shared.grading.criteria import build_tree
 from shared.grading.ports import GradeContext
 from shared.grading.scoring import focus, grade
+from shared.grading.structural import parse_submission
 from shared.pipeline import StepOutcome
 
 
@@ -36,9 +49,23 @@ class GradingHandlers:
             default_time_limit_ms=self.default_time_limit_ms,
             default_memory_limit_mb=self.default_memory_limit_mb,
         )
-        result = await grade(tree, context)
+        result = await grade(tree, context, precomputed_outcomes(request.context))
         body = {"final_score": result.final_score, "result_tree": result.model_dump(mode="json")}
         return StepOutcome.success(grade_message(result), output=body, context=body)
+
+    async def structural_step(self, request: StepRequest, step: StepName) -> StepOutcome:
+        tree = build_tree(request.config.criteria_config, request.config.template_names)
+        files = decoded(await self.blobs.read_manifest(request.submission.manifest))
+        language = request.submission.language
+        parsed = parse_submission(files, language)
+        context = GradeContext(language=language, files=files, runner=None, parsed=parsed)
+        outcomes = await structural_outcomes(tree, context)
+        handed_over = {path: outcome.to_json() for path, outcome in outcomes.items()}
+        return StepOutcome.success(
+            structural_message(parsed),
+            output=structural_summary(parsed, outcomes),
+            context={"outcomes": handed_over},
+        )
 
     def _runner(self, request: StepRequest) -> LeasedRunner | None:
         lease = request.context.get(StepName.SANDBOX.value)

@@ -1,10 +1,23 @@
-"""Grading glue that has no I/O: the program runner bound to one lease, and messages."""
+"""Grading glue that has no I/O: the program runner bound to one lease, messages, and the
+test outcomes steps hand over to GRADE (STRUCTURAL_ANALYSIS computes its own here)."""
 
+import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from contracts.results import ResultTree
 from contracts.sandbox import RunRequest, RunResult
+from contracts.steps import StepName
 from services.grading.ports import SandboxClient
+from shared.grading.criteria import CriteriaTree
+from shared.grading.ports import GradeContext
+from shared.grading.structural import ParsedSubmission
+from shared.grading.templates.base import TestOutcome
+from shared.grading.templates.static_analysis import STATIC_ANALYSIS
+
+# Steps that grade some tests before GRADE and hand over {"outcomes": {path: json}}.
+PRECOMPUTING_STEPS = (StepName.AI_BATCH, StepName.STRUCTURAL_ANALYSIS)
 
 
 @dataclass(frozen=True)
@@ -27,3 +40,41 @@ def decoded(files: dict[str, bytes]) -> dict[str, str]:
 
 def grade_message(tree: ResultTree) -> str:
     return f"Grading completed: {tree.final_score:g}/100"
+
+
+def precomputed_outcomes(context: Mapping[str, Any]) -> dict[str, TestOutcome]:
+    """The outcomes earlier steps computed, by test path, for GRADE not to run again."""
+    return {
+        path: TestOutcome.from_json(body)
+        for step in PRECOMPUTING_STEPS
+        for path, body in context.get(step.value, {}).get("outcomes", {}).items()
+    }
+
+
+async def structural_outcomes(tree: CriteriaTree, ctx: GradeContext) -> dict[str, TestOutcome]:
+    """The outcome of every static_analysis test, all reading ctx's one parse."""
+    outcomes = {}
+    for test in tree.tests():
+        if test.template is not STATIC_ANALYSIS:
+            continue
+        # A check that crashes is left out: GRADE runs it again and reports the grader
+        # error the way it reports every other one.
+        with contextlib.suppress(Exception):
+            outcomes[test.path] = await test.function.run(ctx, test.params)
+    return outcomes
+
+
+def structural_message(parsed: ParsedSubmission) -> str:
+    return f"Structural analysis completed: {len(parsed.files)} file(s) parsed"
+
+
+def structural_summary(
+    parsed: ParsedSubmission, outcomes: Mapping[str, TestOutcome]
+) -> dict[str, Any]:
+    return {
+        "language": parsed.language,
+        "files_parsed": sorted(parsed.files),
+        "syntax_errors": parsed.with_syntax_errors(),
+        "unreadable": dict(parsed.unreadable),
+        "tests": {path: outcome.verdict for path, outcome in outcomes.items()},
+    }

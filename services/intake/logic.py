@@ -16,7 +16,9 @@ from contracts.steps import StepName
 from shared.feedback_config import parse_feedback_config
 from shared.grading.criteria import CriteriaTree, build_tree
 from shared.grading.errors import GradingError, InvalidCriteria
+from shared.grading.templates.ai import AI_CHECK
 from shared.grading.templates.registry import get_template
+from shared.grading.templates.static_analysis import STATIC_ANALYSIS
 from shared.pipeline import PlanFlags, StepOutcome, build_plan
 from shared.setup_config import parse_setup_config
 
@@ -66,14 +68,22 @@ def _located(section: str, error: ValidationError) -> list[Problem]:
 
 
 def plan_for(config: GradingConfig, tree: CriteriaTree) -> list[StepName]:
-    templates = [get_template(name) for name in config.template_names]
     return build_plan(
         PlanFlags(
-            requires_sandbox=any(t.requires_sandbox for t in templates),
+            requires_sandbox=tree.requires_sandbox or _runs_setup(config),
+            has_ai_tests=any(test.function is AI_CHECK for test in tree.tests()),
+            has_static_analysis=any(test.template is STATIC_ANALYSIS for test in tree.tests()),
             include_feedback=config.include_feedback,
             export=config.export_webhook_url is not None,
         )
     )
+
+
+def _runs_setup(config: GradingConfig) -> bool:
+    """Setup commands or assets need a sandbox even when no test runs the program."""
+    setup = parse_setup_config(config.setup_config)
+    commands = any(lang.setup_commands for lang in setup.languages.values())
+    return commands or bool(setup.assets)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,10 @@ Decisions beyond the reference format:
   all are 0 they share equally.
 - Paths: `<category>/<subject>/.../<test name>`, built depth-first with subjects before
   tests; a path already taken gets `#2`, `#3`, ... appended, so every path is unique.
+- With several templates, a test function found in more than one is an error; the test
+  then names its template: `"type": "<template>.<function>"`.
+- A test's `file` is also given to its function as the parameter `file` when the
+  function's parameters declare one (static_analysis checks only that file).
 """
 
 import math
@@ -117,6 +121,15 @@ def _given(raw: Mapping[str, Any], key: str) -> bool:
     return raw.get(key) not in (None, [])
 
 
+def _with_file(
+    function: TestFunction[Any], parameters: dict[str, Any], file: str | None
+) -> dict[str, Any]:
+    """The parameters a function sees: the test's `file` too, when the function has one."""
+    if file is None or "file" not in function.params_model.model_fields:
+        return parameters
+    return {**parameters, "file": file}
+
+
 class _TreeBuilder:
     """Walks a criteria config once, building nodes and collecting every problem."""
 
@@ -214,7 +227,9 @@ class _TreeBuilder:
         if found is None:
             return None
         template, function = found
-        params = validate_parameters(function, parameters, loc, self.problems)
+        params = validate_parameters(
+            function, _with_file(function, parameters, file), loc, self.problems
+        )
         if params is None or name is None:
             return None
         return TestNode(
@@ -233,10 +248,20 @@ class _TreeBuilder:
         return templates
 
     def _function(self, name: str, loc: Loc) -> tuple[Template, TestFunction[Any]] | None:
-        # The first template that has the function wins, in the order the config lists them.
-        for template in self._templates:
-            if name in template.functions:
-                return template, template.functions[name]
+        template_name, _, function_name = name.rpartition(".")
+        owners = {
+            template.name: template
+            for template in self._templates
+            if function_name in template.functions and template_name in ("", template.name)
+        }
+        if len(owners) == 1:
+            (owner,) = owners.values()
+            return owner, owner.functions[function_name]
+        if owners:
+            names = " and ".join(owners)
+            qualified = f"{next(iter(owners))}.{function_name}"
+            self._report(loc, f"test function {name!r} is in {names}; name one, e.g. {qualified!r}")
+            return None
         known = sorted({f for template in self._templates for f in template.functions})
         where = ", ".join(template.name for template in self._templates) or "none"
         message = f"unknown test function {name!r}; known functions (templates: {where}): "

@@ -1,7 +1,7 @@
 """What a test function may use from the outside world while grading one submission."""
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from contracts.sandbox import RunRequest, RunResult
 
@@ -21,7 +21,9 @@ class GradeContext:
     """One submission being graded: its language, its source files and its sandbox.
 
     `runner` is None when no sandbox was leased; templates that need one then fail with
-    an "error" verdict instead of blaming the student.
+    an "error" verdict instead of blaming the student. `parsed` holds the files' syntax
+    trees (a structural.ParsedSubmission) once parsed, so every check shares one parse;
+    None means not parsed yet.
     """
 
     language: str
@@ -30,3 +32,4 @@ class GradeContext:
     default_time_limit_ms: int = 5000
     default_memory_limit_mb: int = 256
     output_limit_bytes: int = 65536
+    parsed: Any = None

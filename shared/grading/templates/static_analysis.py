@@ -1,0 +1,416 @@
+"""The `static_analysis` template: checks that read the source code's syntax trees, with
+no sandbox.
+
+- `forbidden_import`: passes when no checked file imports any of `imports`.
+- `forbidden_keyword`: passes when no checked file contains any construct named by
+  `keywords` (see static_keywords for the vocabulary) or matched by a custom `rules` entry.
+- `required_keyword`: passes when each keyword or rule is found at least once.
+
+A forbidden check passes (100) when nothing forbidden is found, so as a penalty test it
+takes nothing away from a clean submission; it fails (0) naming each violation with its
+file and line. Every check reads the trees of ctx.parsed, parsed once per submission.
+
+Decisions:
+- The checked files are every source file of the submission's language, or only the
+  test's `file`. No source file, or a missing `file`, fails the check: nothing could be
+  confirmed. A syntax error does not: the parser recovers, the rest is checked, and the
+  message says so.
+- The language is unknown when a config is checked, so keywords are validated against
+  every language's vocabulary; a keyword that means nothing in the submission's language
+  (a comprehension in Java) is skipped at run time with a note in the message.
+- A custom rule is an ast-grep pattern (`"$A.sort()"`), a rule object (`{"kind": ...}`,
+  `{"pattern": ..., "inside": ...}`), or a config `{"rule": ..., "constraints": ...}`;
+  objects may add `message` (how the student reads it) and `language` (only then is it
+  applied, and it is checked against that language's grammar at config time). Any other
+  rule must be valid in at least one language, and is skipped, with a note, where not.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from ast_grep_py import SgRoot
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+
+from shared.grading.ports import GradeContext
+from shared.grading.structural import (
+    SOURCE_EXTENSIONS,
+    ParsedFile,
+    ast_grep_language,
+    line_of,
+    parsed_submission,
+    search,
+    search_first,
+)
+from shared.grading.templates.base import Template, TestFunction, TestOutcome
+from shared.grading.templates.static_imports import brings_in, imports_in
+from shared.grading.templates.static_keywords import ALL_KEYWORDS, KEYWORDS, Construct
+
+SHOWN_VIOLATIONS = 20
+SHOWN_SNIPPET_CHARS = 80
+LANGUAGE_NAMES = {
+    "python": "Python",
+    "java": "Java",
+    "javascript": "JavaScript",
+    "c": "C",
+    "cpp": "C++",
+}
+_RULE_LABELS = frozenset({"message", "language"})
+_CONFIG_KEYS = frozenset({"rule", "constraints", "utils"})
+
+RuleSpec = str | dict[str, Any]
+
+
+# --- custom rules -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomRule:
+    construct: Construct
+    language: str | None  # ast-grep language it is written for; None for any
+
+
+def custom_rule(spec: RuleSpec) -> CustomRule:
+    """The rule an instructor wrote; ValueError when its shape is wrong."""
+    if isinstance(spec, str):
+        return CustomRule(Construct(f"code matching `{spec}`", {"pattern": spec}), None)
+    language = _rule_language(spec.get("language"))
+    body = {key: value for key, value in spec.items() if key not in _RULE_LABELS}
+    rule, extra = _rule_and_extra(body)
+    description = spec.get("message") or f"code matching the rule {_compact(rule)}"
+    if not isinstance(description, str):
+        raise ValueError("'message' must be a string")
+    return CustomRule(Construct(description, rule, extra), language)
+
+
+def _rule_language(language: Any) -> str | None:
+    if language is None:
+        return None
+    grep_language = ast_grep_language(language) if isinstance(language, str) else None
+    if grep_language is None:
+        raise ValueError(f"unknown language {language!r}; known: {sorted(SOURCE_EXTENSIONS)}")
+    return grep_language
+
+
+def _rule_and_extra(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    if "rule" not in body:
+        return body, {}
+    unknown = sorted(body.keys() - _CONFIG_KEYS)
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} next to 'rule'; allowed: constraints, utils")
+    if not isinstance(body["rule"], dict):
+        raise ValueError("'rule' must be an object")
+    return body["rule"], {key: value for key, value in body.items() if key != "rule"}
+
+
+def _compact(rule: dict[str, Any]) -> str:
+    shown = ", ".join(f"{key}: {value!r}" for key, value in rule.items())
+    return "{" + shown[:SHOWN_SNIPPET_CHARS] + "}"
+
+
+def compile_error(construct: Construct, grep_language: str) -> str | None:
+    """Why ast-grep rejects the construct's rule in this language; None when it is valid."""
+    try:
+        search_first(SgRoot("", grep_language).root(), construct.config())
+    except Exception as error:  # ast-grep reports every rule mistake as a plain exception
+        return _reason(str(error))
+    return None
+
+
+def _reason(text: str) -> str:
+    # ast-grep's message is "cannot get matcher", then numbered causes, then a backtrace.
+    lines = text.split("Stack backtrace:")[0].strip().splitlines()
+    causes = [line.strip().split(": ", 1)[-1] for line in lines if line.strip()[:1].isdigit()]
+    return causes[-1] if causes else (lines[0] if lines else "invalid rule")
+
+
+def _valid_rule(spec: RuleSpec) -> RuleSpec:
+    rule = custom_rule(spec)
+    languages = [rule.language] if rule.language else list(SOURCE_EXTENSIONS)
+    errors = [compile_error(rule.construct, language) for language in languages]
+    if all(errors):
+        where = f"in {LANGUAGE_NAMES[rule.language]}" if rule.language else "in any language"
+        raise ValueError(f"not a valid ast-grep rule {where}: {errors[0]}")
+    return spec
+
+
+def _known_keyword(keyword: str) -> str:
+    if keyword not in ALL_KEYWORDS:
+        raise ValueError(f"unknown keyword {keyword!r}; known: {', '.join(sorted(ALL_KEYWORDS))}")
+    return keyword
+
+
+# --- parameters ---------------------------------------------------------------------
+
+Keyword = Annotated[
+    str,
+    AfterValidator(_known_keyword),
+    WithJsonSchema({"type": "string", "enum": sorted(ALL_KEYWORDS)}),
+]
+
+
+class StaticParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str | None = Field(
+        default=None,
+        description="Check only this file (the test's `file`); by default every source "
+        "file of the submission's language.",
+    )
+
+
+class ForbiddenImportParams(StaticParams):
+    imports: list[Annotated[str, Field(min_length=1)]] = Field(
+        min_length=1,
+        description='Module names; "os" also forbids "os.path", "java.util" also '
+        '"java.util.Scanner", "stdio.h" (or "stdio") the header.',
+    )
+
+
+class KeywordParams(StaticParams):
+    keywords: list[Keyword] = Field(
+        default_factory=list,
+        description=f"Constructs by name: {', '.join(sorted(ALL_KEYWORDS))}.",
+    )
+    rules: list[Annotated[RuleSpec, AfterValidator(_valid_rule)]] = Field(
+        default_factory=list,
+        validate_default=True,
+        description='ast-grep patterns ("$A.sort()"), rule objects, or {"rule": ..., '
+        '"constraints": ...}; objects may add "message" and "language".',
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _something_to_look_for(cls, rules: list[RuleSpec], info: ValidationInfo) -> list[RuleSpec]:
+        keywords = info.data.get("keywords")  # None when invalid: reported already
+        if not rules and keywords == []:
+            raise ValueError("give at least one keyword or rule")
+        return rules
+
+
+# --- which files, and what to look for ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The files one check reads, in one language, and notes for the student."""
+
+    language: str
+    files: list[ParsedFile]
+    notes: list[str] = field(default_factory=list)
+
+    def file_names(self) -> str:
+        return ", ".join(parsed.path for parsed in self.files)
+
+
+def files_in_scope(ctx: GradeContext, file: str | None) -> Scope | TestOutcome:
+    """The files to check, or the outcome saying why nothing can be checked."""
+    parsed = parsed_submission(ctx)
+    if parsed.language is None:
+        return _error(f"Static analysis does not support the language {ctx.language!r}.")
+    language = LANGUAGE_NAMES[parsed.language]
+    if file is not None and file not in parsed.files:
+        return _file_problem(ctx, file, language, parsed.unreadable)
+    files = [parsed.files[file]] if file else list(parsed.files.values())
+    if not files:
+        return _failed(f"No {language} source file was found in your submission to check.")
+    unread = {} if file else parsed.unreadable
+    notes = [f"Note: {path} could not be read ({why})." for path, why in unread.items()]
+    return Scope(parsed.language, files, notes + _syntax_notes(files))
+
+
+def _file_problem(
+    ctx: GradeContext, file: str, language: str, unreadable: dict[str, str]
+) -> TestOutcome:
+    if file in unreadable:
+        return _error(f"{file} could not be read for analysis ({unreadable[file]}).")
+    if file in ctx.files:
+        return _error(f"{file} is not a {language} source file, so it cannot be analysed.")
+    return _failed(f"{file} was not found in your submission, so it could not be checked.")
+
+
+def _syntax_notes(files: list[ParsedFile]) -> list[str]:
+    return [
+        f"Note: {parsed.path} has a syntax error near line {parsed.syntax_error_line}; "
+        "only the parts that could be understood were checked."
+        for parsed in files
+        if parsed.syntax_error_line is not None
+    ]
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One keyword or custom rule, and the constructs any of which satisfies it."""
+
+    label: str
+    constructs: tuple[Construct, ...]
+
+
+def wanted_constructs(params: KeywordParams, language: str) -> tuple[list[Wanted], list[str]]:
+    """What to look for in `language`, and notes on what does not apply there."""
+    vocabulary, shown_language = KEYWORDS[language], LANGUAGE_NAMES[language]
+    wanted, skipped = [], []
+    for keyword in params.keywords:
+        if keyword in vocabulary:
+            descriptions = ", ".join(c.description for c in vocabulary[keyword])
+            wanted.append(Wanted(f"{keyword} ({descriptions})", vocabulary[keyword]))
+        else:
+            skipped.append(f"'{keyword}' (there is no such thing in {shown_language})")
+    for spec in params.rules:
+        rule = custom_rule(spec)
+        if _applies(rule, language):
+            wanted.append(Wanted(rule.construct.description, (rule.construct,)))
+        else:
+            skipped.append(f"{rule.construct.description} (written for another language)")
+    notes = [f"Not checked: {', '.join(skipped)}."] if skipped else []
+    return wanted, notes
+
+
+def _applies(rule: CustomRule, language: str) -> bool:
+    if rule.language not in (None, language):
+        return False
+    return compile_error(rule.construct, language) is None
+
+
+# --- findings -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str
+    line: int
+    what: str
+    code: str
+
+    def shown(self) -> str:
+        return f"- {self.path} line {self.line}: {self.what}: `{self.code}`"
+
+
+def _snippet(text: str) -> str:
+    first_line = next(iter(text.strip().splitlines()), "")
+    return first_line[:SHOWN_SNIPPET_CHARS]
+
+
+def matches(files: Iterable[ParsedFile], construct: Construct) -> list[Violation]:
+    return [
+        Violation(parsed.path, line_of(node), construct.description, _snippet(node.text()))
+        for parsed in files
+        for node in search(parsed.root, construct.config())
+    ]
+
+
+def _found_anywhere(files: Iterable[ParsedFile], constructs: Iterable[Construct]) -> bool:
+    return any(
+        search_first(parsed.root, construct.config()) is not None
+        for construct in constructs
+        for parsed in files
+    )
+
+
+def judged(violations: list[Violation], notes: list[str], clean: str, kind: str) -> TestOutcome:
+    """100 when nothing was found, else 0 with each violation (the first ones) listed."""
+    if not violations:
+        return _passed(_joined(clean, notes))
+    ordered = sorted(violations, key=lambda violation: (violation.path, violation.line))
+    lines = [violation.shown() for violation in ordered[:SHOWN_VIOLATIONS]]
+    if len(ordered) > SHOWN_VIOLATIONS:
+        lines.append(f"... and {len(ordered) - SHOWN_VIOLATIONS} more")
+    header = f"Your code has {len(ordered)} {kind}:"
+    return _failed(_joined("\n".join([header, *lines]), notes))
+
+
+def _joined(message: str, notes: list[str]) -> str:
+    return "\n".join([message, *notes])
+
+
+def _passed(message: str) -> TestOutcome:
+    return TestOutcome(score=100, verdict="passed", message=message)
+
+
+def _failed(message: str) -> TestOutcome:
+    return TestOutcome(score=0, verdict="failed", message=message)
+
+
+def _error(message: str) -> TestOutcome:
+    return TestOutcome(score=0, verdict="error", message=message)
+
+
+# --- the test functions -------------------------------------------------------------
+
+
+async def forbidden_import(ctx: GradeContext, params: ForbiddenImportParams) -> TestOutcome:
+    scope = files_in_scope(ctx, params.file)
+    if isinstance(scope, TestOutcome):
+        return scope
+    violations = [
+        Violation(parsed.path, found.line, f"imports '{name}'", found.statement)
+        for parsed in scope.files
+        for found in imports_in(parsed.root, scope.language)
+        for name in params.imports
+        if any(brings_in(imported, name) for imported in found.names)
+    ]
+    clean = f"No forbidden import was found in {scope.file_names()}."
+    return judged(violations, scope.notes, clean, "forbidden import(s)")
+
+
+async def forbidden_keyword(ctx: GradeContext, params: KeywordParams) -> TestOutcome:
+    scope = files_in_scope(ctx, params.file)
+    if isinstance(scope, TestOutcome):
+        return scope
+    wanted, notes = wanted_constructs(params, scope.language)
+    # "loops" and "for" share constructs; each one is searched (and reported) once.
+    constructs = dict.fromkeys(construct for item in wanted for construct in item.constructs)
+    violations = [found for construct in constructs for found in matches(scope.files, construct)]
+    clean = f"No forbidden construct was found in {scope.file_names()}."
+    return judged(violations, scope.notes + notes, clean, "forbidden construct(s)")
+
+
+async def required_keyword(ctx: GradeContext, params: KeywordParams) -> TestOutcome:
+    scope = files_in_scope(ctx, params.file)
+    if isinstance(scope, TestOutcome):
+        return scope
+    wanted, notes = wanted_constructs(params, scope.language)
+    missing = [item.label for item in wanted if not _found_anywhere(scope.files, item.constructs)]
+    if not missing:
+        message = f"Your code uses everything this test asks for ({scope.file_names()})."
+        return _passed(_joined(message, scope.notes + notes))
+    listed = "\n".join(f"- {label}" for label in missing)
+    message = f"Your code must use each of these, but they were not found:\n{listed}"
+    return _failed(_joined(message, scope.notes + notes))
+
+
+FORBIDDEN_IMPORT = TestFunction(
+    name="forbidden_import",
+    description="Passes when the source files import none of the given modules.",
+    params_model=ForbiddenImportParams,
+    run=forbidden_import,
+)
+FORBIDDEN_KEYWORD = TestFunction(
+    name="forbidden_keyword",
+    description="Passes when the source files contain none of the given constructs "
+    "(loops, eval, recursion, ...) and match none of the given ast-grep rules.",
+    params_model=KeywordParams,
+    run=forbidden_keyword,
+)
+REQUIRED_KEYWORD = TestFunction(
+    name="required_keyword",
+    description="Passes when the source files contain each of the given constructs, "
+    "or match each of the given ast-grep rules, at least once.",
+    params_model=KeywordParams,
+    run=required_keyword,
+)
+STATIC_ANALYSIS = Template(
+    name="static_analysis",
+    requires_sandbox=False,
+    functions={f.name: f for f in (FORBIDDEN_IMPORT, FORBIDDEN_KEYWORD, REQUIRED_KEYWORD)},
+    description="Checks the source code's syntax (imports, loops, eval, recursion, custom "
+    "ast-grep rules) without running it.",
+)
