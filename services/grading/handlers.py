@@ -23,6 +23,7 @@ from services.grading.logic import (
     structural_message,
     structural_outcomes,
     structural_summary,
+    student_locale,
 )
 from services.grading.ports import BlobReader, SandboxClient
 from shared.grading.criteria import build_tree
@@ -48,6 +49,7 @@ class GradingHandlers:
             runner=self._runner(request),
             default_time_limit_ms=self.default_time_limit_ms,
             default_memory_limit_mb=self.default_memory_limit_mb,
+            locale=student_locale(request),
         )
         result = await grade(tree, context, precomputed_outcomes(request.context))
         body = {"final_score": result.final_score, "result_tree": result.model_dump(mode="json")}
@@ -58,7 +60,13 @@ class GradingHandlers:
         files = decoded(await self.blobs.read_manifest(request.submission.manifest))
         language = request.submission.language
         parsed = parse_submission(files, language)
-        context = GradeContext(language=language, files=files, runner=None, parsed=parsed)
+        context = GradeContext(
+            language=language,
+            files=files,
+            runner=None,
+            parsed=parsed,
+            locale=student_locale(request),
+        )
         outcomes = await structural_outcomes(tree, context)
         handed_over = {path: outcome.to_json() for path, outcome in outcomes.items()}
         return StepOutcome.success(

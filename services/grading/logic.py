@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.messages import StepRequest
 from contracts.results import ResultTree
 from contracts.sandbox import RunRequest, RunResult
 from contracts.steps import StepName
 from services.grading.ports import SandboxClient
+from shared.feedback_config import parse_feedback_config
 from shared.grading.criteria import CriteriaTree
 from shared.grading.ports import GradeContext
 from shared.grading.structural import ParsedSubmission
@@ -32,6 +34,12 @@ class LeasedRunner:
 
     async def read_file(self, path: str) -> bytes | None:
         return await self.sandbox.read_file(self.lease_id, path)
+
+
+def student_locale(request: StepRequest) -> str:
+    """The instructor's feedback locale when set, else the submission's."""
+    configured = parse_feedback_config(request.config.feedback_config).locale
+    return configured or request.submission.locale
 
 
 def decoded(files: dict[str, bytes]) -> dict[str, str]:

@@ -33,3 +33,5 @@ class GradeContext:
     default_memory_limit_mb: int = 256
     output_limit_bytes: int = 65536
     parsed: Any = None
+    # The language students read messages in (shared/grading/locales).
+    locale: str = "en"
