@@ -29,9 +29,23 @@ def placeholders(template: str) -> set[str]:
 
 @cache
 def _load(directory: Path, locale: str) -> dict[str, str]:
-    loaded = json.loads((directory / f"{locale}.json").read_text(encoding="utf-8"))
+    """`<dir>/<locale>.json`, or every `<dir>/<locale>/*.json` merged (one file per part,
+    e.g. per template, so parts are edited independently); a key defined twice is an error."""
+    single = directory / f"{locale}.json"
+    files = [single] if single.exists() else sorted((directory / locale).glob("*.json"))
+    merged: dict[str, str] = {}
+    for path in files:
+        for key, value in _read(path).items():
+            if key in merged:
+                raise ValueError(f"{path}: key {key!r} is defined twice in {locale}")
+            merged[key] = value
+    return merged
+
+
+def _read(path: Path) -> dict[str, str]:
+    loaded = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
-        raise ValueError(f"{directory.name}/{locale}.json must map keys to strings")
+        raise ValueError(f"{path} must map keys to strings")
     return {str(key): value for key, value in loaded.items()}
 
 
