@@ -1,6 +1,5 @@
 """Fixtures shared by integration and end-to-end tests."""
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -8,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import HOW_TO_START, Isolation, free_port, missing_services, wait_healthy
+from tests.support import HOW_TO_START, Isolation, missing_services, running_stack
 
 DEMO = Path(__file__).resolve().parent.parent / "deploy" / "demo"
 
@@ -35,23 +34,10 @@ async def isolation(
 
 
 @pytest.fixture
-async def stack(
-    isolation: Isolation, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
+async def stack(isolation: Isolation) -> AsyncIterator[httpx.AsyncClient]:
     """Every service in this process (as `autograder serve all`), and an HTTP client."""
-    from services.cli import SERVICE_NAMES, run_services
-
-    port = free_port()
-    monkeypatch.setenv("INTAKE_PORT", str(port))
-    stop = asyncio.Event()
-    running = asyncio.create_task(run_services(list(SERVICE_NAMES), port, stop))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        try:
-            await wait_healthy(client)
-            yield client
-        finally:
-            stop.set()
-            await asyncio.wait_for(running, 30)
+    async with running_stack() as client:
+        yield client
 
 
 @pytest.fixture

@@ -6,9 +6,11 @@ the test with a message saying how to start it: it never silently passes.
 """
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aio_pika
@@ -102,6 +104,25 @@ async def wait_healthy(client: httpx.AsyncClient, timeout_s: float = 30) -> None
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("intake did not become healthy")
         await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def running_stack(timeout_s: float = 30) -> AsyncIterator[httpx.AsyncClient]:
+    """Every service in this process (as `autograder serve all`) with intake on a free
+    port, and a client of it. The namespace and schema come from the environment."""
+    from services.cli import SERVICE_NAMES, run_services
+
+    port = free_port()
+    os.environ["INTAKE_PORT"] = str(port)
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_services(list(SERVICE_NAMES), port, stop))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+        try:
+            await wait_healthy(client)
+            yield client
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, timeout_s)
 
 
 async def wait_terminal(

@@ -31,12 +31,11 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from contracts.config import GradingConfigIn
 from contracts.steps import StepName
-from services.cli import SERVICE_NAMES, run_services
 from services.inprocess import grade_files
 from services.sandbox.backends.local import LocalBackend
 from shared.logging import configure_logging
 from shared.messaging.topology import Topology
-from tests.support import AMQP_URL, DATABASE_URL, Isolation, free_port, wait_healthy
+from tests.support import AMQP_URL, DATABASE_URL, Isolation, running_stack
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 TERMINAL_STATUSES = {"completed", "failed"}
@@ -170,25 +169,6 @@ async def isolated_environment(keep: bool) -> AsyncIterator[Isolation]:
 
 
 @contextlib.asynccontextmanager
-async def running_stack() -> AsyncIterator[httpx.AsyncClient]:
-    """Every service in this process (as `autograder serve all`), and a client of intake."""
-
-    # run_services leaves logging to its caller; unconfigured structlog prints everything.
-    configure_logging("bench", "json", "WARNING")
-    port = free_port()
-    os.environ["INTAKE_PORT"] = str(port)
-    stop = asyncio.Event()
-    running = asyncio.create_task(run_services(list(SERVICE_NAMES), port, stop))
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-        try:
-            await wait_healthy(client)
-            yield client
-        finally:
-            stop.set()
-            await asyncio.wait_for(running, STACK_STOP_TIMEOUT_S)
-
-
-@contextlib.asynccontextmanager
 async def terminal_statuses(namespace: str) -> AsyncIterator[dict[int, Finished]]:
     """Arrival time of each submission's first terminal status event, filled as they come.
 
@@ -314,9 +294,11 @@ def _ms(seconds: Any) -> float | None:
 
 
 async def bench_stack(args: argparse.Namespace, config: dict[str, Any]) -> StackRun:
+    # The stack leaves logging to its caller; unconfigured structlog prints everything.
+    configure_logging("bench", "json", "WARNING")
     async with (
         isolated_environment(args.keep) as isolation,
-        running_stack() as client,
+        running_stack(STACK_STOP_TIMEOUT_S) as client,
         terminal_statuses(isolation.namespace) as finished,
     ):
         config_id = await create_config(client, config)

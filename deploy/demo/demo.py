@@ -117,10 +117,12 @@ def concluded(body: dict[str, Any]) -> str:
     return f"failed at {body['pipeline_execution']['failed_at_step']}"
 
 
+ROW = "{:>2}  {:<20}  {:<6}  {:<9}  {:>5}  {:<10}  {:<21}  {}"
+
+
 def print_table(ids: dict[int, tuple[str, str, str]], final: dict[int, Any]) -> bool:
-    print(
-        "\n  id  example               lang    status     score  failed at   error type             ok"
-    )
+    header = ("id", "example", "lang", "status", "score", "failed at", "error type", "ok")
+    print("\n  " + ROW.format(*header))
     all_ok = True
     for sid, (example, language, expected) in sorted(ids.items()):
         body = final[sid]
@@ -129,10 +131,17 @@ def print_table(ids: dict[int, tuple[str, str, str]], final: dict[int, Any]) -> 
         error_type = failing[0]["error_details"]["error_type"] if failing else ""
         ok = concluded(body) == expected
         all_ok &= ok
-        print(
-            f"  {sid:>2}  {example:<20}  {language:<6}  {body['status']:<9}  {body['final_score']:>5}  "
-            f"{execution['failed_at_step'] or '':<10}  {error_type:<21}  {'yes' if ok else 'NO'}"
+        cells = (
+            sid,
+            example,
+            language,
+            body["status"],
+            body["final_score"],
+            execution["failed_at_step"] or "",
+            error_type,
+            "yes" if ok else "NO",
         )
+        print("  " + ROW.format(*cells))
     return all_ok
 
 
