@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 
-.PHONY: install services test lint demo bench contracts db-upgrade serve clean
+.PHONY: install services test lint demo bench contracts db-upgrade serve clean sandbox-images
 
 install: .venv/.installed
 
@@ -13,6 +13,9 @@ install: .venv/.installed
 
 services:
 	@bash deploy/dev/ensure-services.sh
+
+sandbox-images:
+	@bash deploy/dev/ensure-docker.sh
 
 test: install services
 	$(PY) -m pytest
