@@ -1,5 +1,6 @@
 """The result tree, focus ranking and the public pipeline_execution shape."""
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from pydantic import Field
@@ -43,10 +44,21 @@ class NodeResult(Contract):
     subjects: list["NodeResult"] = Field(default_factory=list)
     tests: list[TestResult] = Field(default_factory=list)
 
+    def all_tests(self) -> Iterator[TestResult]:
+        """Every test below this node, depth-first, subjects before tests."""
+        for subject in self.subjects:
+            yield from subject.all_tests()
+        yield from self.tests
+
 
 class ResultTree(Contract):
     final_score: float
     children: dict[str, NodeResult]
+
+    def tests_by_category(self) -> Iterator[tuple[str, TestResult]]:
+        for category, node in self.children.items():
+            for test in node.all_tests():
+                yield category, test
 
 
 class FocusItem(Contract):

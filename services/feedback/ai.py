@@ -16,7 +16,7 @@ from typing import Protocol
 import structlog
 
 from contracts.messages import StepRequest
-from contracts.results import FocusItem, NodeResult, ResultTree, TestResult
+from contracts.results import FocusItem, ResultTree, TestResult
 from contracts.sandbox import Manifest
 from contracts.steps import StepName
 from services.feedback.catalog import normalize_locale, t
@@ -144,7 +144,7 @@ def system_prompt(ai: AiConfig, locale: str) -> str:
 
 def _results(tree: ResultTree) -> str:
     lines = []
-    for category, test in _tests(tree):
+    for category, test in tree.tests_by_category():
         lines.append(
             f"- [{category}] `{test.path}` ({test.type}): {test.verdict}, score {test.score:g}/100"
         )
@@ -169,18 +169,6 @@ def _focus(focus: list[FocusItem]) -> str:
         for rank, item in enumerate(costly, start=1)
     ]
     return "\n".join(lines) or "(no points lost)"
-
-
-def _tests(tree: ResultTree) -> Iterator[tuple[str, TestResult]]:
-    for category, node in tree.children.items():
-        for test in _node_tests(node):
-            yield category, test
-
-
-def _node_tests(node: NodeResult) -> Iterator[TestResult]:
-    for subject in node.subjects:
-        yield from _node_tests(subject)
-    yield from node.tests
 
 
 def _short(text: str) -> str:
