@@ -18,27 +18,18 @@ import structlog
 from contracts.messages import StepRequest
 from contracts.results import TestVerdict
 from contracts.steps import StepName
-from services.grading.logic import decoded
+from services.grading.logic import decoded, student_locale
 from services.grading.ports import BlobReader
 from shared.ai.client import AiError, ChatClient, ChatMessage, schema_problems
 from shared.ai.files import files_block
-from shared.feedback_config import parse_feedback_config
-from shared.grading.criteria import TestNode, build_tree
+from shared.grading.criteria import TestNode, config_tree
+from shared.grading.messages import say_in
 from shared.grading.templates.ai import AI_CHECK, AiCheckParams
 from shared.grading.templates.base import TestOutcome
 from shared.pipeline import StepFunction, StepOutcome
 
 log = structlog.get_logger()
 
-AI_UNAVAILABLE_MESSAGE = (
-    "The AI grader was unavailable, so this test could not be graded. This is not your "
-    "fault and says nothing about your code; your instructor can regrade the submission "
-    "once the AI grader is back."
-)
-AI_NO_RESULT_MESSAGE = (
-    "The AI grader gave no usable result for this test. This is a problem in the grader, "
-    "not in your code; please tell your instructor."
-)
 SCHEMA_NAME = "ai_batch_results"
 MAX_FEEDBACK_CHARS = 2000
 # Feedback comes first so the model explains itself before it settles on a score.
@@ -75,16 +66,17 @@ def make_ai_batch_step(client: ChatClient | None, blobs: BlobReader) -> StepFunc
     """The AI_BATCH step; `client` None (AI not configured) marks every AI test an error."""
 
     async def ai_batch_step(request: StepRequest, step: StepName) -> StepOutcome:
-        tree = build_tree(request.config.criteria_config, request.config.template_names)
+        tree = config_tree(request.config)
         tests = ai_tests(tree.tests())
         if not tests:
             return _completed({}, available=True)
+        locale = student_locale(request)
         if client is None:
             log.warning("ai_batch_not_configured", tests=len(tests))
-            return _completed(_unavailable(tests), available=False)
+            return _completed(_unavailable(tests, locale), available=False)
         files = decoded(await blobs.read_manifest(request.submission.manifest))
-        messages = batch_messages(tests, files, request.submission.language, _locale(request))
-        return await _graded(client, tests, messages)
+        messages = batch_messages(tests, files, request.submission.language, locale)
+        return await _graded(client, tests, messages, locale)
 
     return ai_batch_step
 
@@ -94,7 +86,7 @@ def ai_tests(tests: Iterable[TestNode]) -> list[TestNode]:
 
 
 async def _graded(
-    client: ChatClient, tests: list[TestNode], messages: list[ChatMessage]
+    client: ChatClient, tests: list[TestNode], messages: list[ChatMessage], locale: str
 ) -> StepOutcome:
     try:
         answer = await client.complete_json(
@@ -103,8 +95,8 @@ async def _graded(
     except AiError as error:
         # The client's messages never carry the API key.
         log.warning("ai_batch_unavailable", tests=len(tests), error=str(error))
-        return _completed(_unavailable(tests), available=False)
-    return _completed(outcomes_from(answer, tests), available=True)
+        return _completed(_unavailable(tests, locale), available=False)
+    return _completed(outcomes_from(answer, tests, locale), available=True)
 
 
 def results_schema(tests: list[TestNode]) -> dict[str, Any]:
@@ -137,23 +129,25 @@ def batch_messages(
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
-def outcomes_from(answer: dict[str, Any], tests: list[TestNode]) -> dict[str, TestOutcome]:
+def outcomes_from(
+    answer: dict[str, Any], tests: list[TestNode], locale: str
+) -> dict[str, TestOutcome]:
     results = answer.get("results", {})
-    return {test.path: _outcome(results.get(test.path), test.path) for test in tests}
+    return {test.path: _outcome(results.get(test.path), test.path, locale) for test in tests}
 
 
-def _outcome(result: Any, path: str) -> TestOutcome:
+def _outcome(result: Any, path: str, locale: str) -> TestOutcome:
     problems = ["missing"] if result is None else schema_problems(result, RESULT_SCHEMA)
     if problems:
         log.warning("ai_batch_result_unusable", path=path, problems=problems[:3])
-        return TestOutcome(score=0, verdict="error", message=AI_NO_RESULT_MESSAGE)
+        return TestOutcome(score=0, verdict="error", message=say_in(locale, "ai.no_result"))
     feedback = result["feedback"].strip()[:MAX_FEEDBACK_CHARS]
     verdict: TestVerdict = "passed" if result["passed"] else "failed"
     return TestOutcome(score=float(result["score"]), verdict=verdict, message=feedback)
 
 
-def _unavailable(tests: list[TestNode]) -> dict[str, TestOutcome]:
-    failed = TestOutcome(score=0, verdict="error", message=AI_UNAVAILABLE_MESSAGE)
+def _unavailable(tests: list[TestNode], locale: str) -> dict[str, TestOutcome]:
+    failed = TestOutcome(score=0, verdict="error", message=say_in(locale, "ai.unavailable"))
     return {test.path: failed for test in tests}
 
 
@@ -185,12 +179,6 @@ def _params(test: TestNode) -> AiCheckParams:
     if not isinstance(test.params, AiCheckParams):
         raise TypeError(f"{test.path} is not an ai_check test")
     return test.params
-
-
-def _locale(request: StepRequest) -> str:
-    """The language the student reads feedback in: the feedback config's, else theirs."""
-    configured = parse_feedback_config(request.config.feedback_config).locale
-    return configured or request.submission.locale
 
 
 def _language_name(locale: str) -> str:

@@ -14,14 +14,11 @@ from collections.abc import Iterator, Mapping
 
 from contracts.results import FocusItem, NodeResult, ResultTree, TestResult
 from shared.grading.criteria import CriteriaNode, CriteriaTree, TestNode
+from shared.grading.messages import say, say_in
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import TestOutcome
+from shared.i18n import DEFAULT_LOCALE
 
-_NOT_RUN = TestOutcome(
-    score=0,
-    verdict="error",
-    message="This test was not run because of a problem in the grader, not in your code.",
-)
 _NO_OVERRIDES: Mapping[str, float] = {}
 
 
@@ -40,12 +37,17 @@ async def run_tests(
 async def grade(
     tree: CriteriaTree, ctx: GradeContext, precomputed: Mapping[str, TestOutcome] | None = None
 ) -> ResultTree:
-    return score_tree(tree, await run_tests(tree, ctx, precomputed))
+    return score_tree(tree, await run_tests(tree, ctx, precomputed), ctx.locale)
 
 
-def score_tree(tree: CriteriaTree, outcomes: Mapping[str, TestOutcome]) -> ResultTree:
-    """The scored result tree; a test missing from `outcomes` counts as an "error"."""
-    children = {name: _node_result(node, outcomes) for name, node in tree.categories.items()}
+def score_tree(
+    tree: CriteriaTree, outcomes: Mapping[str, TestOutcome], locale: str = DEFAULT_LOCALE
+) -> ResultTree:
+    """The scored result tree; a test missing from `outcomes` counts as an "error",
+    explained to the student in `locale`."""
+    not_run = TestOutcome(score=0, verdict="error", message=say_in(locale, "scoring.not_run"))
+    every = {test.path: outcomes.get(test.path, not_run) for test in tree.tests()}
+    children = {name: _node_result(node, every) for name, node in tree.categories.items()}
     return ResultTree(final_score=round(final_score(children), 2), children=children)
 
 
@@ -102,13 +104,12 @@ async def _run_test(test: TestNode, ctx: GradeContext) -> TestOutcome:
     try:
         return await test.function.run(ctx, test.params)
     except Exception as error:  # a broken test function must not stop the other tests
-        return TestOutcome(
-            score=0,
-            verdict="error",
-            message="The grader failed while running this test "
-            f"({type(error).__name__}: {error}). This is a problem in the grading setup, "
-            "not in your code; please tell your instructor.",
-        )
+        return TestOutcome(score=0, verdict="error", message=_grader_failed(ctx, error))
+
+
+def _grader_failed(ctx: GradeContext, error: Exception) -> str:
+    failed = say(ctx, "scoring.grader_failed", error=f"{type(error).__name__}: {error}")
+    return f"{failed} {say(ctx, 'common.not_the_students_fault')}"
 
 
 def _weighted_mean(weighted_scores: list[tuple[float, float]]) -> float:
@@ -129,7 +130,7 @@ def _node_result(node: CriteriaNode, outcomes: Mapping[str, TestOutcome]) -> Nod
         score=0,
         subjects_weight=node.subjects_weight,
         subjects=[_node_result(subject, outcomes) for subject in node.subjects],
-        tests=[_test_result(test, outcomes.get(test.path, _NOT_RUN)) for test in node.tests],
+        tests=[_test_result(test, outcomes[test.path]) for test in node.tests],
     )
     return result.model_copy(update={"score": round(node_score(result), 2)})
 

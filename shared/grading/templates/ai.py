@@ -9,15 +9,11 @@ calling the model once per test.
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from shared.grading.messages import say
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import Template, TestFunction, TestOutcome
 
 AI_CHECK_NAME = "ai_check"
-NOT_BATCHED_MESSAGE = (
-    "This test was not graded: the AI grading step (AI_BATCH) did not run for this "
-    "submission. This is a problem in the grading setup, not in your code; please tell "
-    "your instructor."
-)
 
 
 class AiCheckParams(BaseModel):
@@ -37,7 +33,8 @@ class AiCheckParams(BaseModel):
 
 
 async def ai_check(ctx: GradeContext, params: AiCheckParams) -> TestOutcome:
-    return TestOutcome(score=0, verdict="error", message=NOT_BATCHED_MESSAGE)
+    message = f"{say(ctx, 'ai.not_batched')} {say(ctx, 'common.not_the_students_fault')}"
+    return TestOutcome(score=0, verdict="error", message=message)
 
 
 AI_CHECK = TestFunction(

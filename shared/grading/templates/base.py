@@ -14,7 +14,8 @@ Params = TypeVar("Params", bound=BaseModel)
 
 @dataclass(frozen=True)
 class TestOutcome:
-    """What one test function found. `message` is for the student, in plain English."""
+    """What one test function found. `message` is for the student, in the submission's
+    language (GradeContext.locale; texts in shared/grading/locales)."""
 
     __test__: ClassVar[bool] = False  # not a pytest test class despite the name
 

@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 from contracts.sandbox import RunResult
+from shared.grading.messages import say
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import Template, TestFunction, TestOutcome
 from shared.grading.templates.output_compare import NormalizeMode, first_difference
@@ -25,40 +26,49 @@ class ExpectOutputParams(ProgramParams):
 async def expect_output(ctx: GradeContext, params: ExpectOutputParams) -> TestOutcome:
     limits = limits_for(ctx, params)
     result = await run_program(ctx, params, limits)
-    failure = run_failure(result, limits, params.expected_exit_code)
+    failure = run_failure(ctx, result, limits, params.expected_exit_code)
     if failure is not None:
-        return replace(failure, expected=shown(params.expected_output))
-    return _compare_output(params, result)
+        return replace(failure, expected=shown(ctx, params.expected_output))
+    return _compare_output(ctx, params, result)
 
 
 async def dont_fail(ctx: GradeContext, params: ProgramParams) -> TestOutcome:
     limits = limits_for(ctx, params)
     result = await run_program(ctx, params, limits)
-    failure = run_failure(result, limits, expected_exit_code=None)
+    failure = run_failure(ctx, result, limits, expected_exit_code=None)
     if failure is not None:
         return failure
-    return measured_outcome(result, 100, "passed", "Your program ran to the end without errors.")
+    return measured_outcome(ctx, result, 100, "passed", say(ctx, "input_output.ran_cleanly"))
 
 
-def _compare_output(params: ExpectOutputParams, result: RunResult) -> TestOutcome:
+def _compare_output(
+    ctx: GradeContext, params: ExpectOutputParams, result: RunResult
+) -> TestOutcome:
     diff_line = first_difference(params.expected_output, result.stdout, params.normalize)
     if diff_line is None:
-        return measured_outcome(result, 100, "passed", "Your program printed the expected output.")
-    message = f"Your program's output differs from the expected output at line {diff_line}."
+        message = say(ctx, "input_output.expected_output_printed")
+        return measured_outcome(ctx, result, 100, "passed", message)
+    message = say(ctx, "input_output.wrong_output", line=diff_line)
     if params.normalize != "whitespace":
-        message += _line_pair(params.expected_output, result.stdout, diff_line)
-    outcome = measured_outcome(result, 0, "failed", message)
-    return replace(outcome, expected=shown(params.expected_output), first_diff_line=diff_line)
+        message += "\n" + _line_pair(ctx, params.expected_output, result.stdout, diff_line)
+    outcome = measured_outcome(ctx, result, 0, "failed", message)
+    expected = shown(ctx, params.expected_output)
+    return replace(outcome, expected=expected, first_diff_line=diff_line)
 
 
-def _line_pair(expected: str, actual: str, number: int) -> str:
-    return f"\nExpected: {_line(expected, number)}\nGot:      {_line(actual, number)}"
+def _line_pair(ctx: GradeContext, expected: str, actual: str, number: int) -> str:
+    return say(
+        ctx,
+        "input_output.expected_and_got",
+        expected=_line(ctx, expected, number),
+        actual=_line(ctx, actual, number),
+    )
 
 
-def _line(text: str, number: int) -> str:
+def _line(ctx: GradeContext, text: str, number: int) -> str:
     lines = text.splitlines()
     if number > len(lines):
-        return "(nothing: the output ends before this line)"
+        return say(ctx, "input_output.output_ended")
     return repr(lines[number - 1])
 
 

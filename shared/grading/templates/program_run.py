@@ -14,6 +14,7 @@ from contracts.config import KNOWN_LANGUAGES
 from contracts.results import TestVerdict
 from contracts.sandbox import RunRequest, RunResult, Verdict
 from shared.grading.errors import GradingError
+from shared.grading.messages import say
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import TestOutcome
 
@@ -121,21 +122,21 @@ async def run_program(ctx: GradeContext, params: ProgramParams, limits: Limits) 
 
 
 def run_failure(
-    result: RunResult, limits: Limits, expected_exit_code: int | None
+    ctx: GradeContext, result: RunResult, limits: Limits, expected_exit_code: int | None
 ) -> TestOutcome | None:
     """Why the run already fails the test before its output is looked at; None if it ran."""
     if result.verdict in _LIMIT_VERDICTS:
-        return _limit_outcome(result.verdict, result, limits)
+        return _limit_outcome(ctx, result.verdict, result, limits)
     if any(marker in result.stderr for marker in OUT_OF_MEMORY_MARKERS):
-        return _limit_outcome(Verdict.MEMORY_LIMIT, result, limits)
+        return _limit_outcome(ctx, Verdict.MEMORY_LIMIT, result, limits)
     if not _exited_as_expected(result, expected_exit_code):
-        message = _crash_message(result, expected_exit_code) + _stderr_tail(result.stderr)
-        return measured_outcome(result, 0, "runtime_error", message)
+        message = _crash_message(ctx, result, expected_exit_code) + _stderr_tail(ctx, result)
+        return measured_outcome(ctx, result, 0, "runtime_error", message)
     return None
 
 
 def measured_outcome(
-    result: RunResult, score: float, verdict: TestVerdict, message: str
+    ctx: GradeContext, result: RunResult, score: float, verdict: TestVerdict, message: str
 ) -> TestOutcome:
     """An outcome carrying the run's time, memory and (shortened) stdout."""
     return TestOutcome(
@@ -144,30 +145,31 @@ def measured_outcome(
         message=message,
         time_ms=result.cpu_ms,
         memory_kb=result.peak_memory_kb,
-        actual=shown(result.stdout),
+        actual=shown(ctx, result.stdout),
     )
 
 
-def shown(text: str) -> str:
+def shown(ctx: GradeContext, text: str) -> str:
     """`text` cut to what a feedback page can show."""
     if len(text) <= SHOWN_OUTPUT_CHARS:
         return text
     hidden = len(text) - SHOWN_OUTPUT_CHARS
-    return f"{text[:SHOWN_OUTPUT_CHARS]}\n... [{hidden} more characters not shown]"
+    return f"{text[:SHOWN_OUTPUT_CHARS]}\n" + say(ctx, "input_output.output_cut", hidden=hidden)
 
 
-def _limit_outcome(verdict: Verdict, result: RunResult, limits: Limits) -> TestOutcome:
-    messages = {
-        Verdict.TIME_LIMIT: f"Your program did not finish within the time limit of "
-        f"{limits.time_ms} ms. Look for an infinite loop, a too-slow algorithm, or a read "
-        "that waits for more input than the test gives.",
-        Verdict.MEMORY_LIMIT: f"Your program used more than the memory limit of "
-        f"{limits.memory_mb} MB. Look for data that grows without bound or very deep "
-        "recursion.",
-        Verdict.OUTPUT_LIMIT: f"Your program printed more than the output limit of "
-        f"{limits.output_bytes} bytes. Look for a loop that prints without end.",
-    }
-    return measured_outcome(result, 0, _LIMIT_VERDICTS[verdict], messages[verdict])
+def _limit_outcome(
+    ctx: GradeContext, verdict: Verdict, result: RunResult, limits: Limits
+) -> TestOutcome:
+    message = _limit_message(ctx, verdict, limits)
+    return measured_outcome(ctx, result, 0, _LIMIT_VERDICTS[verdict], message)
+
+
+def _limit_message(ctx: GradeContext, verdict: Verdict, limits: Limits) -> str:
+    if verdict is Verdict.TIME_LIMIT:
+        return say(ctx, "input_output.time_limit", limit_ms=limits.time_ms)
+    if verdict is Verdict.MEMORY_LIMIT:
+        return say(ctx, "input_output.memory_limit", limit_mb=limits.memory_mb)
+    return say(ctx, "input_output.output_limit", limit_bytes=limits.output_bytes)
 
 
 def _exited_as_expected(result: RunResult, expected_exit_code: int | None) -> bool:
@@ -175,16 +177,18 @@ def _exited_as_expected(result: RunResult, expected_exit_code: int | None) -> bo
     return result.signal is None and result.exit_code == wanted
 
 
-def _crash_message(result: RunResult, expected_exit_code: int | None) -> str:
+def _crash_message(ctx: GradeContext, result: RunResult, expected_exit_code: int | None) -> str:
     if result.signal is not None:
-        return f"Your program was stopped by signal {_signal_name(result.signal)}."
+        return say(ctx, "input_output.stopped_by_signal", signal=_signal_name(result.signal))
     if result.exit_code is None:
-        return "Your program did not finish normally."
+        return say(ctx, "input_output.did_not_finish")
     if expected_exit_code is None:
-        return f"Your program crashed: it exited with code {result.exit_code} instead of 0."
-    return (
-        f"Your program exited with code {result.exit_code}, "
-        f"but this test expects exit code {expected_exit_code}."
+        return say(ctx, "input_output.crashed", exit_code=result.exit_code)
+    return say(
+        ctx,
+        "input_output.wrong_exit_code",
+        exit_code=result.exit_code,
+        expected_exit_code=expected_exit_code,
     )
 
 
@@ -195,7 +199,7 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-def _stderr_tail(stderr: str) -> str:
-    lines = stderr.rstrip().splitlines()[-SHOWN_STDERR_LINES:]
+def _stderr_tail(ctx: GradeContext, result: RunResult) -> str:
+    lines = result.stderr.rstrip().splitlines()[-SHOWN_STDERR_LINES:]
     tail = "\n".join(lines)[-SHOWN_STDERR_CHARS:]
-    return f"\nLast lines of its error output:\n{tail}" if tail else ""
+    return "\n" + say(ctx, "input_output.stderr_tail", tail=tail) if tail else ""

@@ -40,6 +40,7 @@ from pydantic import (
     field_validator,
 )
 
+from shared.grading.messages import Phrase, say
 from shared.grading.ports import GradeContext
 from shared.grading.structural import (
     SOURCE_EXTENSIONS,
@@ -81,14 +82,22 @@ class CustomRule:
 def custom_rule(spec: RuleSpec) -> CustomRule:
     """The rule an instructor wrote; ValueError when its shape is wrong."""
     if isinstance(spec, str):
-        return CustomRule(Construct(f"code matching `{spec}`", {"pattern": spec}), None)
+        description = Phrase("static_analysis.rule.pattern", {"pattern": spec})
+        return CustomRule(Construct(description, {"pattern": spec}), None)
     language = _rule_language(spec.get("language"))
     body = {key: value for key, value in spec.items() if key not in _RULE_LABELS}
     rule, extra = _rule_and_extra(body)
-    description = spec.get("message") or f"code matching the rule {_compact(rule)}"
-    if not isinstance(description, str):
+    return CustomRule(Construct(_rule_description(spec, rule), rule, extra), language)
+
+
+def _rule_description(spec: dict[str, Any], rule: dict[str, Any]) -> Phrase:
+    """The instructor's `message` for the rule, in their words, else the rule itself."""
+    message = spec.get("message")
+    if message is None:
+        return Phrase("static_analysis.rule.object", {"rule": _compact(rule)})
+    if not isinstance(message, str):
         raise ValueError("'message' must be a string")
-    return CustomRule(Construct(description, rule, extra), language)
+    return Phrase("static_analysis.rule.instructor_message", {"message": message})
 
 
 def _rule_language(language: Any) -> str | None:
@@ -215,32 +224,36 @@ def files_in_scope(ctx: GradeContext, file: str | None) -> Scope | TestOutcome:
     """The files to check, or the outcome saying why nothing can be checked."""
     parsed = parsed_submission(ctx)
     if parsed.language is None:
-        return _error(f"Static analysis does not support the language {ctx.language!r}.")
+        return _error(say(ctx, "static_analysis.unsupported_language", language=ctx.language))
     language = LANGUAGE_NAMES[parsed.language]
     if file is not None and file not in parsed.files:
         return _file_problem(ctx, file, language, parsed.unreadable)
     files = [parsed.files[file]] if file else list(parsed.files.values())
     if not files:
-        return _failed(f"No {language} source file was found in your submission to check.")
+        return _failed(say(ctx, "static_analysis.no_source_file", language=language))
     unread = {} if file else parsed.unreadable
-    notes = [f"Note: {path} could not be read ({why})." for path, why in unread.items()]
-    return Scope(parsed.language, files, notes + _syntax_notes(files))
+    notes = [_unreadable_note(ctx, path, why) for path, why in unread.items()]
+    return Scope(parsed.language, files, notes + _syntax_notes(ctx, files))
 
 
 def _file_problem(
     ctx: GradeContext, file: str, language: str, unreadable: dict[str, str]
 ) -> TestOutcome:
     if file in unreadable:
-        return _error(f"{file} could not be read for analysis ({unreadable[file]}).")
+        reason = unreadable[file]
+        return _error(say(ctx, "static_analysis.file_unreadable", file=file, reason=reason))
     if file in ctx.files:
-        return _error(f"{file} is not a {language} source file, so it cannot be analysed.")
-    return _failed(f"{file} was not found in your submission, so it could not be checked.")
+        return _error(say(ctx, "static_analysis.not_source_file", file=file, language=language))
+    return _failed(say(ctx, "static_analysis.file_missing", file=file))
 
 
-def _syntax_notes(files: list[ParsedFile]) -> list[str]:
+def _unreadable_note(ctx: GradeContext, path: str, reason: str) -> str:
+    return say(ctx, "static_analysis.unreadable_note", file=path, reason=reason)
+
+
+def _syntax_notes(ctx: GradeContext, files: list[ParsedFile]) -> list[str]:
     return [
-        f"Note: {parsed.path} has a syntax error near line {parsed.syntax_error_line}; "
-        "only the parts that could be understood were checked."
+        say(ctx, "static_analysis.syntax_note", file=parsed.path, line=parsed.syntax_error_line)
         for parsed in files
         if parsed.syntax_error_line is not None
     ]
@@ -254,24 +267,44 @@ class Wanted:
     constructs: tuple[Construct, ...]
 
 
-def wanted_constructs(params: KeywordParams, language: str) -> tuple[list[Wanted], list[str]]:
+def wanted_constructs(
+    ctx: GradeContext, params: KeywordParams, language: str
+) -> tuple[list[Wanted], list[str]]:
     """What to look for in `language`, and notes on what does not apply there."""
+    keywords, skipped_keywords = _wanted_keywords(ctx, params.keywords, language)
+    rules, skipped_rules = _wanted_rules(ctx, params.rules, language)
+    skipped = skipped_keywords + skipped_rules
+    notes = [say(ctx, "static_analysis.not_checked", items=", ".join(skipped))] if skipped else []
+    return keywords + rules, notes
+
+
+def _wanted_keywords(
+    ctx: GradeContext, keywords: list[str], language: str
+) -> tuple[list[Wanted], list[str]]:
     vocabulary, shown_language = KEYWORDS[language], LANGUAGE_NAMES[language]
     wanted, skipped = [], []
-    for keyword in params.keywords:
+    for keyword in keywords:
         if keyword in vocabulary:
-            descriptions = ", ".join(c.description for c in vocabulary[keyword])
+            descriptions = ", ".join(c.description.said(ctx) for c in vocabulary[keyword])
             wanted.append(Wanted(f"{keyword} ({descriptions})", vocabulary[keyword]))
         else:
-            skipped.append(f"'{keyword}' (there is no such thing in {shown_language})")
-    for spec in params.rules:
+            note = "static_analysis.keyword_not_in_language"
+            skipped.append(say(ctx, note, keyword=keyword, language=shown_language))
+    return wanted, skipped
+
+
+def _wanted_rules(
+    ctx: GradeContext, specs: list[RuleSpec], language: str
+) -> tuple[list[Wanted], list[str]]:
+    wanted, skipped = [], []
+    for spec in specs:
         rule = custom_rule(spec)
+        description = rule.construct.description.said(ctx)
         if _applies(rule, language):
-            wanted.append(Wanted(rule.construct.description, (rule.construct,)))
+            wanted.append(Wanted(description, (rule.construct,)))
         else:
-            skipped.append(f"{rule.construct.description} (written for another language)")
-    notes = [f"Not checked: {', '.join(skipped)}."] if skipped else []
-    return wanted, notes
+            skipped.append(say(ctx, "static_analysis.rule_for_other_language", rule=description))
+    return wanted, skipped
 
 
 def _applies(rule: CustomRule, language: str) -> bool:
@@ -290,8 +323,15 @@ class Violation:
     what: str
     code: str
 
-    def shown(self) -> str:
-        return f"- {self.path} line {self.line}: {self.what}: `{self.code}`"
+    def shown(self, ctx: GradeContext) -> str:
+        return say(
+            ctx,
+            "static_analysis.violation",
+            file=self.path,
+            line=self.line,
+            what=self.what,
+            code=self.code,
+        )
 
 
 def _snippet(text: str) -> str:
@@ -299,9 +339,12 @@ def _snippet(text: str) -> str:
     return first_line[:SHOWN_SNIPPET_CHARS]
 
 
-def matches(files: Iterable[ParsedFile], construct: Construct) -> list[Violation]:
+def matches(
+    ctx: GradeContext, files: Iterable[ParsedFile], construct: Construct
+) -> list[Violation]:
+    what = construct.description.said(ctx)
     return [
-        Violation(parsed.path, line_of(node), construct.description, _snippet(node.text()))
+        Violation(parsed.path, line_of(node), what, _snippet(node.text()))
         for parsed in files
         for node in search(parsed.root, construct.config())
     ]
@@ -315,15 +358,19 @@ def _found_anywhere(files: Iterable[ParsedFile], constructs: Iterable[Construct]
     )
 
 
-def judged(violations: list[Violation], notes: list[str], clean: str, kind: str) -> TestOutcome:
-    """100 when nothing was found, else 0 with each violation (the first ones) listed."""
+def judged(
+    ctx: GradeContext, violations: list[Violation], notes: list[str], clean: str, header_key: str
+) -> TestOutcome:
+    """100 when nothing was found, else 0 with each violation (the first ones) listed
+    under the header `header_key` ("Your code has {count} ...:")."""
     if not violations:
         return _passed(_joined(clean, notes))
     ordered = sorted(violations, key=lambda violation: (violation.path, violation.line))
-    lines = [violation.shown() for violation in ordered[:SHOWN_VIOLATIONS]]
+    lines = [violation.shown(ctx) for violation in ordered[:SHOWN_VIOLATIONS]]
     if len(ordered) > SHOWN_VIOLATIONS:
-        lines.append(f"... and {len(ordered) - SHOWN_VIOLATIONS} more")
-    header = f"Your code has {len(ordered)} {kind}:"
+        more = len(ordered) - SHOWN_VIOLATIONS
+        lines.append(say(ctx, "static_analysis.more_violations", count=more))
+    header = say(ctx, header_key, count=len(ordered))
     return _failed(_joined("\n".join([header, *lines]), notes))
 
 
@@ -350,40 +397,50 @@ async def forbidden_import(ctx: GradeContext, params: ForbiddenImportParams) -> 
     scope = files_in_scope(ctx, params.file)
     if isinstance(scope, TestOutcome):
         return scope
-    violations = [
-        Violation(parsed.path, found.line, f"imports '{name}'", found.statement)
+    violations = _import_violations(ctx, scope, params.imports)
+    clean = say(ctx, "static_analysis.no_forbidden_import", files=scope.file_names())
+    return judged(ctx, violations, scope.notes, clean, "static_analysis.forbidden_imports_found")
+
+
+def _import_violations(ctx: GradeContext, scope: Scope, forbidden: list[str]) -> list[Violation]:
+    return [
+        Violation(
+            parsed.path,
+            found.line,
+            say(ctx, "static_analysis.imports", module=name),
+            found.statement,
+        )
         for parsed in scope.files
         for found in imports_in(parsed.root, scope.language)
-        for name in params.imports
+        for name in forbidden
         if any(brings_in(imported, name) for imported in found.names)
     ]
-    clean = f"No forbidden import was found in {scope.file_names()}."
-    return judged(violations, scope.notes, clean, "forbidden import(s)")
 
 
 async def forbidden_keyword(ctx: GradeContext, params: KeywordParams) -> TestOutcome:
     scope = files_in_scope(ctx, params.file)
     if isinstance(scope, TestOutcome):
         return scope
-    wanted, notes = wanted_constructs(params, scope.language)
+    wanted, notes = wanted_constructs(ctx, params, scope.language)
     # "loops" and "for" share constructs; each one is searched (and reported) once.
     constructs = dict.fromkeys(construct for item in wanted for construct in item.constructs)
-    violations = [found for construct in constructs for found in matches(scope.files, construct)]
-    clean = f"No forbidden construct was found in {scope.file_names()}."
-    return judged(violations, scope.notes + notes, clean, "forbidden construct(s)")
+    violations = [found for c in constructs for found in matches(ctx, scope.files, c)]
+    clean = say(ctx, "static_analysis.no_forbidden_construct", files=scope.file_names())
+    header_key = "static_analysis.forbidden_constructs_found"
+    return judged(ctx, violations, scope.notes + notes, clean, header_key)
 
 
 async def required_keyword(ctx: GradeContext, params: KeywordParams) -> TestOutcome:
     scope = files_in_scope(ctx, params.file)
     if isinstance(scope, TestOutcome):
         return scope
-    wanted, notes = wanted_constructs(params, scope.language)
+    wanted, notes = wanted_constructs(ctx, params, scope.language)
     missing = [item.label for item in wanted if not _found_anywhere(scope.files, item.constructs)]
     if not missing:
-        message = f"Your code uses everything this test asks for ({scope.file_names()})."
+        message = say(ctx, "static_analysis.uses_everything", files=scope.file_names())
         return _passed(_joined(message, scope.notes + notes))
     listed = "\n".join(f"- {label}" for label in missing)
-    message = f"Your code must use each of these, but they were not found:\n{listed}"
+    message = say(ctx, "static_analysis.required_not_found", items=listed)
     return _failed(_joined(message, scope.notes + notes))
 
 

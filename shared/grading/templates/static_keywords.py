@@ -24,15 +24,18 @@ Methods like `forEach` or `map` are ordinary calls, not loops; forbid them with 
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.grading.messages import Phrase
+
 Rule = dict[str, Any]
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: a rule is a dict
 class Construct:
-    """One kind of syntax to look for, and how a student reads its name. `extra` holds
-    the other parts of an ast-grep config a custom rule may have (constraints, utils)."""
+    """One kind of syntax to look for, and how a student reads its name (in their
+    language, once known). `extra` holds the other parts of an ast-grep config a custom
+    rule may have (constraints, utils)."""
 
-    description: str
+    description: Phrase
     rule: Rule
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -43,13 +46,13 @@ class Construct:
 Vocabulary = dict[str, tuple[Construct, ...]]
 
 
-def _kind(description: str, kind: str) -> Construct:
-    return Construct(description, {"kind": kind})
+def _kind(description_key: str, kind: str) -> Construct:
+    return Construct(Phrase(description_key), {"kind": kind})
 
 
-def _call(description: str, call_kind: str, function: str) -> Construct:
+def _call(description_key: str, call_kind: str, function: str) -> Construct:
     rule = {"kind": call_kind, "has": {"field": "function", "regex": f"^{function}$"}}
-    return Construct(description, rule)
+    return Construct(Phrase(description_key), rule)
 
 
 def _containing(rule: Rule) -> Rule:
@@ -131,23 +134,23 @@ _C_RECURSION = {
 
 
 def _recursion(rule: Rule) -> Construct:
-    return Construct("recursion (a function that calls itself)", rule)
+    return Construct(Phrase("static_analysis.construct.recursion"), rule)
 
 
 def _with_loops(keywords: Vocabulary, *loops: str) -> Vocabulary:
-    every_loop = {construct for keyword in loops for construct in keywords[keyword]}
-    ordered = tuple(sorted(every_loop, key=lambda construct: construct.description))
-    return {**keywords, "loops": ordered}
+    # In the order the loops are named, each construct once.
+    every_loop = dict.fromkeys(construct for keyword in loops for construct in keywords[keyword])
+    return {**keywords, "loops": tuple(every_loop)}
 
 
-_WHILE = _kind("while loop", "while_statement")
-_DO_WHILE = _kind("do-while loop", "do_statement")
-_FOR = _kind("for loop", "for_statement")
+_WHILE = _kind("static_analysis.construct.while_loop", "while_statement")
+_DO_WHILE = _kind("static_analysis.construct.do_while_loop", "do_statement")
+_FOR = _kind("static_analysis.construct.for_loop", "for_statement")
 _PYTHON_COMPREHENSIONS = (
-    _kind("list comprehension", "list_comprehension"),
-    _kind("set comprehension", "set_comprehension"),
-    _kind("dict comprehension", "dictionary_comprehension"),
-    _kind("generator expression", "generator_expression"),
+    _kind("static_analysis.construct.list_comprehension", "list_comprehension"),
+    _kind("static_analysis.construct.set_comprehension", "set_comprehension"),
+    _kind("static_analysis.construct.dict_comprehension", "dictionary_comprehension"),
+    _kind("static_analysis.construct.generator_expression", "generator_expression"),
 )
 _PYTHON: Vocabulary = {
     "for": (_FOR,),
@@ -158,11 +161,11 @@ _PYTHON: Vocabulary = {
     "dict_comprehension": _PYTHON_COMPREHENSIONS[2:3],
     "generator_expression": _PYTHON_COMPREHENSIONS[3:],
     "comprehension": _PYTHON_COMPREHENSIONS,
-    "eval": (_call("call to eval()", "call", "eval"),),
-    "exec": (_call("call to exec()", "call", "exec"),),
+    "eval": (_call("static_analysis.construct.eval_call", "call", "eval"),),
+    "exec": (_call("static_analysis.construct.exec_call", "call", "exec"),),
     "recursion": (_recursion(_PYTHON_RECURSION),),
 }
-_JAVA_FOR_EACH = _kind("enhanced for loop (for-each)", "enhanced_for_statement")
+_JAVA_FOR_EACH = _kind("static_analysis.construct.enhanced_for_loop", "enhanced_for_statement")
 _JAVA: Vocabulary = {
     "for": (_FOR, _JAVA_FOR_EACH),
     "for_each": (_JAVA_FOR_EACH,),
@@ -172,12 +175,13 @@ _JAVA: Vocabulary = {
 }
 
 
-def _for_in_or_of(operator: str) -> Construct:
+def _for_in_or_of(operator: str, description_key: str) -> Construct:
     rule = {"kind": "for_in_statement", "has": {"field": "operator", "regex": f"^{operator}$"}}
-    return Construct(f"for-{operator} loop", rule)
+    return Construct(Phrase(description_key), rule)
 
 
-_FOR_IN, _FOR_OF = _for_in_or_of("in"), _for_in_or_of("of")
+_FOR_IN = _for_in_or_of("in", "static_analysis.construct.for_in_loop")
+_FOR_OF = _for_in_or_of("of", "static_analysis.construct.for_of_loop")
 _JAVASCRIPT: Vocabulary = {
     "for": (_FOR, _FOR_IN, _FOR_OF),
     "for_each": (_FOR_IN, _FOR_OF),
@@ -185,7 +189,7 @@ _JAVASCRIPT: Vocabulary = {
     "for_of": (_FOR_OF,),
     "while": (_WHILE,),
     "do_while": (_DO_WHILE,),
-    "eval": (_call("call to eval()", "call_expression", "eval"),),
+    "eval": (_call("static_analysis.construct.eval_call", "call_expression", "eval"),),
     "recursion": (_recursion(_JAVASCRIPT_RECURSION),),
 }
 _C: Vocabulary = {
@@ -194,7 +198,7 @@ _C: Vocabulary = {
     "do_while": (_DO_WHILE,),
     "recursion": (_recursion(_C_RECURSION),),
 }
-_CPP_RANGE_FOR = _kind("range-based for loop", "for_range_loop")
+_CPP_RANGE_FOR = _kind("static_analysis.construct.range_for_loop", "for_range_loop")
 _CPP = {**_C, "for": (_FOR, _CPP_RANGE_FOR), "for_each": (_CPP_RANGE_FOR,)}
 
 KEYWORDS: dict[str, Vocabulary] = {

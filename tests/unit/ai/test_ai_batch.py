@@ -6,17 +6,13 @@ from typing import Any
 from contracts.config import GradingConfig
 from contracts.messages import StepRequest, SubmissionInfo
 from contracts.steps import StepName, StepStatus
-from services.grading.ai_batch import (
-    AI_NO_RESULT_MESSAGE,
-    AI_UNAVAILABLE_MESSAGE,
-    make_ai_batch_step,
-)
+from services.grading.ai_batch import make_ai_batch_step
 from shared.ai.client import ChatClient
 from shared.db.blobs import MemoryBlobStore
 from shared.grading.criteria import build_tree
+from shared.grading.messages import say_in
 from shared.grading.ports import GradeContext
 from shared.grading.scoring import grade
-from shared.grading.templates.ai import NOT_BATCHED_MESSAGE
 from shared.grading.templates.base import TestOutcome
 from shared.grading.templates.registry import get_template
 from tests.fake_openai import FakeOpenAI
@@ -44,6 +40,8 @@ CRITERIA: dict[str, Any] = {
     },
 }
 PATHS = ["base/style", "base/style#2", "bonus/docs"]
+AI_UNAVAILABLE_MESSAGE = say_in("en", "ai.unavailable")
+AI_NO_RESULT_MESSAGE = say_in("en", "ai.no_result")
 
 
 async def a_request(
@@ -221,9 +219,21 @@ async def test_an_ai_test_that_ai_batch_did_not_grade_is_a_grader_error() -> Non
     result = await grade(tree, GradeContext("python", {}, None))
 
     [test, _] = result.children["base"].tests
-    assert (test.verdict, test.score, test.message) == ("error", 0, NOT_BATCHED_MESSAGE)
+    assert (test.verdict, test.score) == ("error", 0)
+    assert test.message.startswith("This test was not graded: the AI grading step (AI_BATCH)")
+    assert "not in your code" in test.message
 
 
 def test_the_ai_template_runs_no_sandbox() -> None:
     assert get_template("ai").requires_sandbox is False
     assert build_tree(CRITERIA, ["ai"]).requires_sandbox is False
+
+
+async def test_an_unavailable_ai_grader_is_explained_in_the_students_language() -> None:
+    request, blobs = await a_request(locale="pt-BR")
+
+    outcome = await make_ai_batch_step(None, blobs)(request, StepName.AI_BATCH)
+
+    messages = {body["message"] for body in outcome.context["outcomes"].values()}
+    assert messages == {say_in("pt_BR", "ai.unavailable")}
+    assert next(iter(messages)).startswith("O corretor por IA estava indisponível")

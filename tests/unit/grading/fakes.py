@@ -43,8 +43,10 @@ def ran(
     )
 
 
-def context(runner: FakeRunner | None, language: str = "python", **limits: int) -> GradeContext:
-    return GradeContext(language=language, files={}, runner=runner, **limits)
+def context(
+    runner: FakeRunner | None, language: str = "python", locale: str = "en", **limits: int
+) -> GradeContext:
+    return GradeContext(language=language, files={}, runner=runner, locale=locale, **limits)
 
 
 def check(name: str, weight: float | None = None) -> dict[str, Any]:

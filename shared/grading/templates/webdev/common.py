@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.grading.errors import GradingError
+from shared.grading.messages import say
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import TestFunction, TestOutcome
 
@@ -23,7 +24,8 @@ SHOWN_ITEMS = 5
 
 
 class MissingSource(GradingError, LookupError):
-    """A file the test looks at is not in the submission; the student sees `str(self)`."""
+    """A file the test looks at is not in the submission; the student sees `str(self)`,
+    so it is raised with a message from the catalogue, in the student's language."""
 
 
 def normalized_path(path: str) -> str:
@@ -86,30 +88,36 @@ def failed(message: str) -> TestOutcome:
     return outcome(0, message)
 
 
-def listed(items: Iterable[str]) -> str:
+def listed(ctx: GradeContext, items: Iterable[str]) -> str:
     """`items` joined for a sentence; long lists are cut to the first few."""
     shown = list(items)
     more = len(shown) - SHOWN_ITEMS
     text = ", ".join(shown[:SHOWN_ITEMS])
-    return f"{text} and {more} more" if more > 0 else text
+    return say(ctx, "webdev.list_and_more", items=text, more=more) if more > 0 else text
 
 
-def looked_at(named_file: str | None, files: Iterable[str], what: str) -> str:
-    """Where a test looked, for its message: the file it names, or every file of `what`."""
+def looked_at(
+    ctx: GradeContext, named_file: str | None, files: Iterable[str], yours_key: str
+) -> str:
+    """Where a test looked, for its message: the file it names, or every file it read,
+    introduced by `yours_key` ("your CSS ({files})")."""
     if named_file is not None:
         return named_file
     unique = dict.fromkeys(files)
-    return f"your {what} ({listed(unique)})" if unique else "your submission"
+    if not unique:
+        return say(ctx, "webdev.your_submission")
+    return say(ctx, yours_key, files=listed(ctx, unique))
+
+
+def file_line(ctx: GradeContext, file: str, line: int) -> str:
+    """Where something is, for a message: "script.js line 3"."""
+    return say(ctx, "webdev.file_line", file=file, line=line)
 
 
 def wildcard(pattern: str, star: str) -> re.Pattern[str]:
     """`pattern` with each `*` standing for `star` (a regex) and the rest taken literally."""
     parts = re.split(r"(\*)", pattern)
     return re.compile("".join(star if part == "*" else re.escape(part) for part in parts))
-
-
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {nouns or noun + 's'}"
 
 
 def webdev_function(

@@ -15,6 +15,7 @@ import tinycss2  # type: ignore[import-untyped]  # tinycss2 ships no type hints
 from bs4 import BeautifulSoup
 from pydantic import Field
 
+from shared.grading.messages import say
 from shared.grading.ports import GradeContext
 from shared.grading.templates.webdev.common import (
     MissingSource,
@@ -60,8 +61,10 @@ class Declaration:
     property: str
     value: str  # as written, whitespace collapsed, without !important
 
-    def located(self) -> str:
-        return f"{self.selector} ({self.file}, line {self.line})"
+    def located(self, ctx: GradeContext) -> str:
+        return say(
+            ctx, "webdev.css.declared_at", selector=self.selector, file=self.file, line=self.line
+        )
 
     def has_value(self, expected: str) -> bool:
         """Whether `expected` is the value or one of its parts ("auto" in "0 auto")."""
@@ -98,10 +101,8 @@ def required_css(ctx: GradeContext, css_file: str | None) -> list[CssSource]:
     """Like css_sources, but no CSS at all fails the test too."""
     sources = css_sources(ctx, css_file)
     if not sources:
-        where = css_file or "your submission"
-        raise MissingSource(
-            f"No CSS was found in {where}: no .css file, <style> element or style attribute."
-        )
+        where = css_file or say(ctx, "webdev.your_submission")
+        raise MissingSource(say(ctx, "webdev.css.none_found", where=where))
     return sources
 
 

@@ -5,23 +5,25 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, AliasChoices, Field
 
+from shared.grading.messages import say, say_count
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import TestFunction, TestOutcome
 from shared.grading.templates.webdev.common import (
     NonEmptyText,
     RequiredCount,
     failed,
+    file_line,
     listed,
     looked_at,
     outcome,
     passed,
-    plural,
     share_score,
     webdev_function,
 )
 from shared.grading.templates.webdev.css import (
     CssParams,
     CssSource,
+    Declaration,
     comparable_value,
     css_sources,
     declarations,
@@ -67,16 +69,21 @@ class OverUsageParams(CssParams):
     max_allowed: int = Field(ge=0)
 
 
-def _where(params: CssParams, sources: list[CssSource]) -> str:
-    return looked_at(params.css_file, (source.file for source in sources), "CSS")
+def _where(ctx: GradeContext, params: CssParams, sources: list[CssSource]) -> str:
+    files = (source.file for source in sources)
+    return looked_at(ctx, params.css_file, files, "webdev.css.your_css")
 
 
 def has_style(ctx: GradeContext, params: HasStyleParams) -> TestOutcome:
     sources = required_css(ctx, params.css_file)
     found = [d for d in declarations(sources) if d.property == params.property]
-    message = (
-        f"{params.property} is set {plural(len(found), 'time')} in {_where(params, sources)}; "
-        f"{params.required_count} required."
+    message = say(
+        ctx,
+        "webdev.css.property_count",
+        property=params.property,
+        times=say_count(ctx, "webdev.count.time", len(found)),
+        where=_where(ctx, params, sources),
+        required=params.required_count,
     )
     return outcome(share_score(len(found), params.required_count), message)
 
@@ -87,30 +94,34 @@ def css_uses_property(ctx: GradeContext, params: PropertyValueParams) -> TestOut
     value = params.value
     matching = [d for d in same_property if value is None or d.has_value(value)]
     wanted = params.property if value is None else f"{params.property}: {value}"
-    where = _where(params, sources)
+    where = _where(ctx, params, sources)
     if matching:
-        return passed(f"{wanted} is used in {where}: {listed(d.located() for d in matching)}.")
-    message = f"{wanted} was not found in {where}."
+        places = listed(ctx, (d.located(ctx) for d in matching))
+        return passed(say(ctx, "webdev.css.used", wanted=wanted, where=where, places=places))
+    message = say(ctx, "webdev.css.not_found", wanted=wanted, where=where)
     if same_property:
-        values = listed(dict.fromkeys(d.value for d in same_property))
-        message += f" {params.property} is set to: {values}."
+        values = listed(ctx, dict.fromkeys(d.value for d in same_property))
+        message += " " + say(ctx, "webdev.css.set_to", property=params.property, values=values)
     return failed(message)
 
 
 def check_media_queries(ctx: GradeContext, params: MediaQueryParams) -> TestOutcome:
     sources = required_css(ctx, params.css_file)
     queries = media_queries(sources)
-    where = _where(params, sources)
+    where = _where(ctx, params, sources)
     if not queries:
-        return failed(
-            f"No media query (@media) was found in {where}; use one to adapt the layout "
-            "to small screens."
-        )
+        return failed(say(ctx, "webdev.css.no_media_query", where=where))
     found = listed(
-        f"@media {query.condition} ({query.file} line {query.line})" for query in queries
+        ctx, (f"@media {q.condition} ({file_line(ctx, q.file, q.line)})" for q in queries)
     )
-    count = plural(len(queries), "media query", "media queries")
-    message = f"Found {count} in {where}; {params.required_count} required: {found}."
+    message = say(
+        ctx,
+        "webdev.css.media_queries_found",
+        queries=say_count(ctx, "webdev.count.media_query", len(queries)),
+        where=where,
+        required=params.required_count,
+        found=found,
+    )
     return outcome(share_score(len(queries), params.required_count), message)
 
 
@@ -121,23 +132,33 @@ def check_flexbox_usage(ctx: GradeContext, params: CssParams) -> TestOutcome:
         for d in declarations(sources)
         if d.property == "display" and comparable_value(d.value) in _FLEX_CONTAINERS
     ]
-    where = _where(params, sources)
+    where = _where(ctx, params, sources)
     if not containers:
-        return failed(f"No flex container (display: flex or inline-flex) was found in {where}.")
-    places = listed(f"display: {d.value} in {d.located()}" for d in containers)
-    return passed(f"Flexbox is used in {where}: {places}.")
+        return failed(say(ctx, "webdev.css.no_flexbox", where=where))
+    places = listed(ctx, (_flex_container(ctx, d) for d in containers))
+    return passed(say(ctx, "webdev.css.flexbox_used", where=where, places=places))
+
+
+def _flex_container(ctx: GradeContext, declaration: Declaration) -> str:
+    place = declaration.located(ctx)
+    return say(ctx, "webdev.css.flex_container", value=declaration.value, place=place)
 
 
 def count_over_usage(ctx: GradeContext, params: OverUsageParams) -> TestOutcome:
     sources = css_sources(ctx, params.css_file)
     wanted = params.text.lower()
     count = sum(without_comments(source).lower().count(wanted) for source in sources)
-    where = _where(params, sources)
-    uses = f"{params.text!r} appears {plural(count, 'time')} in {where}"
+    usage = {
+        "text": repr(params.text),
+        "times": say_count(ctx, "webdev.count.time", count),
+        "where": _where(ctx, params, sources),
+        "max_allowed": params.max_allowed,
+    }
     if count <= params.max_allowed:
-        return passed(f"{uses}; at most {params.max_allowed} allowed.")
-    allowed = "none are" if params.max_allowed == 0 else f"at most {params.max_allowed} are"
-    return failed(f"{uses}, but {allowed} allowed.")
+        return passed(say(ctx, "webdev.css.usage_within_limit", **usage))
+    if params.max_allowed == 0:
+        return failed(say(ctx, "webdev.css.usage_none_allowed", **usage))
+    return failed(say(ctx, "webdev.css.usage_over_limit", **usage))
 
 
 CSS_FUNCTIONS: tuple[TestFunction[Any], ...] = (

@@ -4,6 +4,7 @@ import warnings
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag
 
+from shared.grading.messages import say
 from shared.grading.ports import GradeContext
 from shared.grading.templates.webdev.common import MissingSource, normalized_path
 
@@ -20,16 +21,14 @@ def read_file(ctx: GradeContext, path: str) -> str:
     files = submission_files(ctx)
     if path in files:
         return files[path]
-    raise MissingSource(_missing_message(path, files))
+    raise MissingSource(_missing_message(ctx, path, files))
 
 
-def _missing_message(path: str, files: dict[str, str]) -> str:
-    message = f"{path} was not found in your submission."
+def _missing_message(ctx: GradeContext, path: str, files: dict[str, str]) -> str:
+    message = say(ctx, "webdev.file_missing", file=path)
     same_but_case = [name for name in files if name.lower() == path.lower()]
     if same_but_case:
-        message += (
-            f" There is {same_but_case[0]}, but file names are case-sensitive on a web server."
-        )
+        message += " " + say(ctx, "webdev.file_in_other_case", file=same_but_case[0])
     return message
 
 
@@ -59,5 +58,7 @@ def tags(page: BeautifulSoup, name: str | None = None) -> list[Tag]:
     return [found for found in page.find_all(name or True) if isinstance(found, Tag)]
 
 
-def at_line(element: Tag) -> str:
-    return f"line {element.sourceline}" if element.sourceline is not None else "unknown line"
+def at_line(ctx: GradeContext, element: Tag) -> str:
+    if element.sourceline is None:
+        return say(ctx, "webdev.unknown_line")
+    return say(ctx, "webdev.line", line=element.sourceline)

@@ -8,6 +8,7 @@ from urllib.parse import unquote, urlsplit
 from bs4 import BeautifulSoup, Tag
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from shared.grading.messages import say, say_count
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import TestFunction, TestOutcome
 from shared.grading.templates.webdev.common import (
@@ -22,7 +23,6 @@ from shared.grading.templates.webdev.common import (
     one_or_many,
     outcome,
     passed,
-    plural,
     share_score,
     webdev_function,
     wildcard,
@@ -74,19 +74,29 @@ class CssLinkedParams(HtmlParams):
 
 def has_tag(ctx: GradeContext, params: TagParams) -> TestOutcome:
     found = len(tags(html_page(ctx, params.html_file), params.tag))
-    elements = plural(found, f"<{params.tag}> element")
-    message = f"{params.html_file} has {elements}; {params.required_count} required."
+    message = say(
+        ctx,
+        "webdev.html.tag_count",
+        file=params.html_file,
+        elements=say_count(ctx, "webdev.count.tag_element", found, tag=params.tag),
+        required=params.required_count,
+    )
     return outcome(share_score(found, params.required_count), message)
 
 
 def has_forbidden_tag(ctx: GradeContext, params: ForbiddenTagParams) -> TestOutcome:
     found = tags(html_page(ctx, params.html_file), params.tag)
     if not found:
-        return passed(f"{params.html_file} does not use <{params.tag}>.")
-    lines = listed(at_line(element) for element in found)
+        return passed(say(ctx, "webdev.html.tag_unused", file=params.html_file, tag=params.tag))
     return failed(
-        f"<{params.tag}> is not allowed, but {params.html_file} uses it "
-        f"{plural(len(found), 'time')} ({lines})."
+        say(
+            ctx,
+            "webdev.html.forbidden_tag_used",
+            tag=params.tag,
+            file=params.html_file,
+            times=say_count(ctx, "webdev.count.time", len(found)),
+            lines=listed(ctx, (at_line(ctx, element) for element in found)),
+        )
     )
 
 
@@ -95,8 +105,9 @@ def has_class(ctx: GradeContext, params: ClassParams) -> TestOutcome:
     counts = {name: _elements_with_class(page, name) for name in params.class_names}
     required = params.required_count
     shares = [share_score(len(found), required) for found in counts.values()]
-    lines = [_class_line(name, found, required) for name, found in counts.items()]
-    header = f"Classes in {params.html_file} ({plural(required, 'element')} needed for each):"
+    lines = [_class_line(ctx, name, found, required) for name, found in counts.items()]
+    needed = say_count(ctx, "webdev.count.element", required)
+    header = say(ctx, "webdev.html.classes_header", file=params.html_file, needed=needed)
     return outcome(sum(shares) / len(shares), "\n".join([header, *lines]))
 
 
@@ -112,38 +123,46 @@ def _elements_with_class(page: BeautifulSoup, class_name: str) -> list[str]:
     return matches
 
 
-def _class_line(name: str, found: list[str], required: int) -> str:
-    line = f"- {name}: {plural(len(found), 'element')}"
+def _class_line(ctx: GradeContext, name: str, found: list[str], required: int) -> str:
+    elements = say_count(ctx, "webdev.count.element", len(found))
     if "*" in name and found:
-        line += f" ({listed(dict.fromkeys(found))})"
-    return line + (" - enough" if len(found) >= required else f" - {required} needed")
+        elements += f" ({listed(ctx, dict.fromkeys(found))})"
+    if len(found) >= required:
+        return say(ctx, "webdev.html.class_enough", name=name, elements=elements)
+    return say(ctx, "webdev.html.class_short", name=name, elements=elements, required=required)
 
 
 def has_attribute(ctx: GradeContext, params: AttributeParams) -> TestOutcome:
     elements = tags(html_page(ctx, params.html_file), params.tag)
     found = sum(1 for element in elements if element.has_attr(params.attribute))
-    kind = f"<{params.tag}> element" if params.tag else "element"
-    score = share_score(found, params.required_count)
-    message = (
-        f"{params.html_file} has {plural(found, kind)} with the {params.attribute} attribute; "
-        f"{params.required_count} required."
+    message = say(
+        ctx,
+        "webdev.html.attribute_count",
+        file=params.html_file,
+        elements=_elements(ctx, found, params.tag),
+        attribute=params.attribute,
+        required=params.required_count,
     )
-    return outcome(score, message)
+    return outcome(share_score(found, params.required_count), message)
+
+
+def _elements(ctx: GradeContext, count: int, tag: str | None) -> str:
+    """ "3 elements", or "3 <img> elements" when counting one tag."""
+    if tag is None:
+        return say_count(ctx, "webdev.count.element", count)
+    return say_count(ctx, "webdev.count.tag_element", count, tag=tag)
 
 
 def check_headings_sequential(ctx: GradeContext, params: HtmlParams) -> TestOutcome:
     page = html_page(ctx, params.html_file)
     headings = [element for element in tags(page) if _HEADING.fullmatch(element.name)]
     if not headings:
-        return passed(f"{params.html_file} has no headings (<h1> to <h6>), so none skip a level.")
+        return passed(say(ctx, "webdev.html.no_headings", file=params.html_file))
     skips = [(before, after) for before, after in pairwise(headings) if _skips(before, after)]
     if not skips:
-        return passed(f"The headings in {params.html_file} never skip a level.")
-    problems = "; ".join(_skip_text(before, after) for before, after in skips)
-    return failed(
-        f"The headings in {params.html_file} skip levels: {problems}. "
-        "Go down one level at a time (<h1>, then <h2>, then <h3>)."
-    )
+        return passed(say(ctx, "webdev.html.headings_in_order", file=params.html_file))
+    problems = "; ".join(_skip_text(ctx, before, after) for before, after in skips)
+    return failed(say(ctx, "webdev.html.headings_skip", file=params.html_file, problems=problems))
 
 
 def _level(heading: Tag) -> int:
@@ -154,45 +173,54 @@ def _skips(before: Tag, after: Tag) -> bool:
     return _level(after) > _level(before) + 1
 
 
-def _skip_text(before: Tag, after: Tag) -> str:
-    title = after.get_text(" ", strip=True)[:40]
-    return f'<{after.name}> "{title}" ({at_line(after)}) comes right after <{before.name}>'
+def _skip_text(ctx: GradeContext, before: Tag, after: Tag) -> str:
+    return say(
+        ctx,
+        "webdev.html.heading_skipped",
+        heading=after.name,
+        title=after.get_text(" ", strip=True)[:40],
+        line=at_line(ctx, after),
+        previous=before.name,
+    )
 
 
 def check_all_images_have_alt(ctx: GradeContext, params: HtmlParams) -> TestOutcome:
     images = tags(html_page(ctx, params.html_file), "img")
     if not images:
-        return passed(f"{params.html_file} has no images (<img>), so none lack alt text.")
+        return passed(say(ctx, "webdev.html.no_images", file=params.html_file))
     missing = [image for image in images if not str(image.get("alt") or "").strip()]
-    score = share_score(len(images) - len(missing), len(images))
-    message = f"{len(images) - len(missing)} of the {plural(len(images), 'image')} in "
-    message += f"{params.html_file} have alt text."
+    with_alt = len(images) - len(missing)
+    message = say(
+        ctx,
+        "webdev.html.images_with_alt",
+        with_alt=with_alt,
+        images=say_count(ctx, "webdev.count.image", len(images)),
+        file=params.html_file,
+    )
     if missing:
-        message += f" Missing or empty alt: {listed(_image_text(image) for image in missing)}."
-    return outcome(score, message)
+        shown = listed(ctx, (_image_text(ctx, image) for image in missing))
+        message += " " + say(ctx, "webdev.html.images_without_alt", images=shown)
+    return outcome(share_score(with_alt, len(images)), message)
 
 
-def _image_text(image: Tag) -> str:
-    return f"{image.get('src') or '<img>'} ({at_line(image)})"
+def _image_text(ctx: GradeContext, image: Tag) -> str:
+    return f"{image.get('src') or '<img>'} ({at_line(ctx, image)})"
 
 
 def check_css_linked(ctx: GradeContext, params: CssLinkedParams) -> TestOutcome:
     page = html_page(ctx, params.html_file)
     hrefs = [str(link.get("href") or "") for link in tags(page, "link") if _is_stylesheet(link)]
     if not hrefs:
-        return failed(
-            f'{params.html_file} has no <link rel="stylesheet" href="..."> to a CSS file.'
-        )
+        return failed(say(ctx, "webdev.html.no_stylesheet_link", file=params.html_file))
     targets = {href: _linked_path(params.html_file, href) for href in hrefs}
     files = submission_files(ctx)
     broken = [path for path in targets.values() if path is not None and path not in files]
     if broken:
-        return failed(
-            f"{params.html_file} links {listed(broken)}, but your submission has no such file."
-        )
+        paths = listed(ctx, broken)
+        return failed(say(ctx, "webdev.html.broken_link", file=params.html_file, paths=paths))
     if params.css_file is not None:
-        return _links_named_stylesheet(params.html_file, params.css_file, targets)
-    return _links_own_stylesheet(params.html_file, targets)
+        return _links_named_stylesheet(ctx, params.html_file, params.css_file, targets)
+    return _links_own_stylesheet(ctx, params.html_file, targets)
 
 
 def _is_stylesheet(link: Tag) -> bool:
@@ -212,20 +240,29 @@ def _linked_path(html_file: str, href: str) -> str | None:
 
 
 def _links_named_stylesheet(
-    html_file: str, css_file: str, targets: dict[str, str | None]
+    ctx: GradeContext, html_file: str, css_file: str, targets: dict[str, str | None]
 ) -> TestOutcome:
     if css_file in targets.values():
-        return passed(f"{html_file} links {css_file}.")
-    return failed(f"{html_file} does not link {css_file}; it links {listed(targets)}.")
+        return passed(say(ctx, "webdev.html.links_named", file=html_file, css_file=css_file))
+    return failed(
+        say(
+            ctx,
+            "webdev.html.links_other",
+            file=html_file,
+            css_file=css_file,
+            links=listed(ctx, targets),
+        )
+    )
 
 
-def _links_own_stylesheet(html_file: str, targets: dict[str, str | None]) -> TestOutcome:
+def _links_own_stylesheet(
+    ctx: GradeContext, html_file: str, targets: dict[str, str | None]
+) -> TestOutcome:
     own = [path for path in targets.values() if path is not None]
     if own:
-        return passed(f"{html_file} links your stylesheet {listed(own)}.")
+        return passed(say(ctx, "webdev.html.links_own", file=html_file, css_files=listed(ctx, own)))
     return failed(
-        f"{html_file} links only stylesheets from other sites ({listed(targets)}); "
-        "link a CSS file of your own."
+        say(ctx, "webdev.html.links_only_external", file=html_file, links=listed(ctx, targets))
     )
 
 

@@ -51,9 +51,6 @@ class JsMatch:
     file: str
     line: int
 
-    def __str__(self) -> str:
-        return f"{self.file} line {self.line}"
-
 
 def js_sources(ctx: GradeContext, js_file: str | None) -> list[JsSource]:
     """The scripts a test looks at; raises MissingSource when `js_file` is not there."""

@@ -11,14 +11,15 @@ from typing import Annotated, Any, Literal
 from ast_grep_py import Rule, SgNode
 from pydantic import AfterValidator
 
+from shared.grading.messages import say, say_count
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import TestFunction, TestOutcome
 from shared.grading.templates.webdev.common import (
     failed,
+    file_line,
     listed,
     looked_at,
     passed,
-    plural,
     webdev_function,
 )
 from shared.grading.templates.webdev.js import (
@@ -63,7 +64,7 @@ _ASYNC_FUNCTIONS: list[Rule] = [
 
 @dataclass(frozen=True)
 class Feature:
-    label: str  # how a message names it
+    label_key: str  # how a message names it: a catalogue key
     rule: Rule  # an ast-grep rule matching one use of it
 
 
@@ -77,29 +78,39 @@ def _calls(function: str) -> Rule:
 
 
 FEATURES: dict[str, Feature] = {
-    "arrow_functions": Feature("arrow functions", {"kind": "arrow_function"}),
-    "let_const": Feature("let/const declarations", {"kind": "lexical_declaration"}),
-    "template_literals": Feature("template literals", {"kind": "template_string"}),
-    "async_await": Feature("async/await", _any({"kind": "await_expression"}, *_ASYNC_FUNCTIONS)),
-    "fetch": Feature("fetch()", _calls("fetch")),
-    "addEventListener": Feature("addEventListener()", _calls("addEventListener")),
-    "classes": Feature("classes", _any({"kind": "class_declaration"}, {"kind": "class"})),
+    "arrow_functions": Feature("webdev.js.feature.arrow_functions", {"kind": "arrow_function"}),
+    "let_const": Feature("webdev.js.feature.let_const", {"kind": "lexical_declaration"}),
+    "template_literals": Feature(
+        "webdev.js.feature.template_literals", {"kind": "template_string"}
+    ),
+    "async_await": Feature(
+        "webdev.js.feature.async_await", _any({"kind": "await_expression"}, *_ASYNC_FUNCTIONS)
+    ),
+    "fetch": Feature("webdev.js.feature.fetch", _calls("fetch")),
+    "addEventListener": Feature("webdev.js.feature.add_event_listener", _calls("addEventListener")),
+    "classes": Feature(
+        "webdev.js.feature.classes", _any({"kind": "class_declaration"}, {"kind": "class"})
+    ),
     "modules": Feature(
-        "modules (import/export)", _any({"kind": "import_statement"}, {"kind": "export_statement"})
+        "webdev.js.feature.modules",
+        _any({"kind": "import_statement"}, {"kind": "export_statement"}),
     ),
     "destructuring": Feature(
-        "destructuring", _any({"kind": "object_pattern"}, {"kind": "array_pattern"})
+        "webdev.js.feature.destructuring",
+        _any({"kind": "object_pattern"}, {"kind": "array_pattern"}),
     ),
-    "spread": Feature("the spread operator (...)", {"kind": "spread_element"}),
+    "spread": Feature("webdev.js.feature.spread", {"kind": "spread_element"}),
     "for_of": Feature(
-        "for...of loops",
+        "webdev.js.feature.for_of",
         {"kind": "for_in_statement", "has": {"field": "operator", "regex": "^of$"}},
     ),
     "promises": Feature(
-        "promises", _any({"pattern": "new Promise($$$)"}, {"pattern": "$PROMISE.then($$$)"})
+        "webdev.js.feature.promises",
+        _any({"pattern": "new Promise($$$)"}, {"pattern": "$PROMISE.then($$$)"}),
     ),
     "query_selector": Feature(
-        "querySelector()", _any(_calls("querySelector"), _calls("querySelectorAll"))
+        "webdev.js.feature.query_selector",
+        _any(_calls("querySelector"), _calls("querySelectorAll")),
     ),
 }
 
@@ -119,31 +130,43 @@ class ForbiddenMethodParams(JsParams):
     method: Annotated[str, AfterValidator(_member_name)]
 
 
-def _where(params: JsParams, sources: list[JsSource]) -> str:
-    return looked_at(params.js_file, (source.file for source in sources), "JavaScript")
+def _where(ctx: GradeContext, params: JsParams, sources: list[JsSource]) -> str:
+    files = (source.file for source in sources)
+    return looked_at(ctx, params.js_file, files, "webdev.js.your_javascript")
+
+
+def _places(ctx: GradeContext, uses: list[JsMatch]) -> str:
+    return listed(ctx, (file_line(ctx, use.file, use.line) for use in uses))
 
 
 def js_uses_feature(ctx: GradeContext, params: FeatureParams) -> TestOutcome:
     sources = js_sources(ctx, params.js_file)
-    where = _where(params, sources)
-    feature = FEATURES[params.feature]
+    where = _where(ctx, params, sources)
+    feature = say(ctx, FEATURES[params.feature].label_key)
     if not sources:
-        return failed(f"No JavaScript was found in {where}: no .js file and no inline <script>.")
-    uses = find(sources, feature.rule)
+        return failed(say(ctx, "webdev.js.none_found", where=where))
+    uses = find(sources, FEATURES[params.feature].rule)
     if not uses:
-        return failed(f"No use of {feature.label} was found in {where}.")
-    return passed(f"Found {feature.label} in {where}: {listed(str(use) for use in uses)}.")
+        return failed(say(ctx, "webdev.js.feature_unused", feature=feature, where=where))
+    places = _places(ctx, uses)
+    return passed(say(ctx, "webdev.js.feature_used", feature=feature, where=where, places=places))
 
 
 def uses_forbidden_method(ctx: GradeContext, params: ForbiddenMethodParams) -> TestOutcome:
     sources = js_sources(ctx, params.js_file)
-    where = _where(params, sources)
+    where = _where(ctx, params, sources)
     uses = _uses_of(params.method, sources)
     if not uses:
-        return passed(f"No use of {params.method} was found in {where}.")
+        return passed(say(ctx, "webdev.js.method_unused", method=params.method, where=where))
     return failed(
-        f"{params.method} is not allowed, but {where} uses it {plural(len(uses), 'time')}: "
-        f"{listed(str(use) for use in uses)}."
+        say(
+            ctx,
+            "webdev.js.forbidden_method_used",
+            method=params.method,
+            where=where,
+            times=say_count(ctx, "webdev.count.time", len(uses)),
+            places=_places(ctx, uses),
+        )
     )
 
 

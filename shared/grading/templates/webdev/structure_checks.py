@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BeforeValidator, Field
 
+from shared.grading.messages import say
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import TestFunction, TestOutcome
 from shared.grading.templates.webdev.common import (
@@ -24,8 +25,6 @@ from shared.grading.templates.webdev.common import (
     wildcard,
 )
 from shared.grading.templates.webdev.files import submission_files
-
-_EMPTY_FOLDER_NOTE = "A folder counts only when it holds at least one file."
 
 
 class StructureParams(WebdevParams):
@@ -55,21 +54,28 @@ def check_project_structure(ctx: GradeContext, params: StructureParams) -> TestO
     folders = _folders(files)
     missing = [entry for entry in params.structure if not _exists(entry, files, folders)]
     if not missing:
-        return passed(f"Your submission has every expected path: {listed(params.structure)}.")
-    expected = len(params.structure)
-    message = f"Your submission has {expected - len(missing)} of the {expected} expected paths. "
-    message += f"Missing: {listed(missing)}."
+        paths = listed(ctx, params.structure)
+        return passed(say(ctx, "webdev.structure.complete", paths=paths))
+    expected, found = len(params.structure), len(params.structure) - len(missing)
+    message = say(
+        ctx,
+        "webdev.structure.incomplete",
+        found=found,
+        expected=expected,
+        missing=listed(ctx, missing),
+    )
     if any(entry.endswith("/") for entry in missing):
-        message += f" {_EMPTY_FOLDER_NOTE}"
-    return outcome(share_score(expected - len(missing), expected), message)
+        message += " " + say(ctx, "webdev.structure.empty_folder_note")
+    return outcome(share_score(found, expected), message)
 
 
 def check_dir_exists(ctx: GradeContext, params: DirParams) -> TestOutcome:
     files = submission_files(ctx)
     folder = params.dir_path.rstrip("/") + "/"
     if _exists(folder, files, _folders(files)):
-        return passed(f"Your submission has the folder {folder}.")
-    return failed(f"The folder {folder} was not found in your submission. {_EMPTY_FOLDER_NOTE}")
+        return passed(say(ctx, "webdev.structure.folder_found", folder=folder))
+    message = say(ctx, "webdev.structure.folder_missing", folder=folder)
+    return failed(f"{message} {say(ctx, 'webdev.structure.empty_folder_note')}")
 
 
 STRUCTURE_FUNCTIONS: tuple[TestFunction[Any], ...] = (
