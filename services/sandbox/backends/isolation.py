@@ -1,6 +1,7 @@
 """Host mechanisms the local backend isolates programs with, probed or reserved once.
 
-- a network namespace through `unshare --net` (probed: needs root or user namespaces);
+- a network namespace through `unshare --net` (probed: needs root or user namespaces),
+  its loopback interface up so a program can reach servers it started itself;
 - sandbox uids, one per lease, reserved across every backend on the host;
 - a sweep that SIGKILLs every process of a sandbox uid, wherever it went;
 - the directory tree the workspaces live in.
@@ -12,6 +13,7 @@ import functools
 import os
 import stat
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -23,6 +25,19 @@ FIRST_SANDBOX_UID = 1_700_000_000
 SANDBOX_UID_COUNT = 100_000
 # Under /run so a sandboxed program (which may write /tmp) cannot plant it first.
 UID_LOCK_DIR = Path("/run/autograder-sandbox-uids")
+# A new network namespace starts with its loopback down. Still privileged inside it, this
+# brings `lo` up (the ioctl behind `ip link set lo up`), then execs a second unshare that
+# takes the rest of the command (`--setgid/--setuid ... -- program`) and only drops the
+# privileges. Python rather than a shell: a shell would add PWD, SHLVL to the environment.
+_LOOPBACK_UP_SOURCE = """
+import fcntl, os, socket, struct, sys
+IFREQ, SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = "16sH22x", 0x8913, 0x8914, 0x1
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    flags = struct.unpack(IFREQ, fcntl.ioctl(sock, SIOCGIFFLAGS, struct.pack(IFREQ, b"lo", 0)))[1]
+    fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack(IFREQ, b"lo", flags | IFF_UP))
+os.execvp("unshare", ["unshare", *sys.argv[1:]])
+"""
+_LOOPBACK_UP = ("--", sys.executable, "-I", "-S", "-c", _LOOPBACK_UP_SOURCE)
 
 
 def network_prefix(isolate_network: bool | None) -> tuple[str, ...] | None:
@@ -38,9 +53,17 @@ def network_prefix(isolate_network: bool | None) -> tuple[str, ...] | None:
 @functools.cache
 def _probe_network_prefix() -> tuple[str, ...] | None:
     if os.geteuid() == 0:
-        prefix: tuple[str, ...] = ("unshare", "--net")
+        unshare: tuple[str, ...] = ("unshare", "--net")
     else:  # an unprivileged user namespace may still allow a network namespace
-        prefix = ("unshare", "--user", "--map-root-user", "--net")
+        unshare = ("unshare", "--user", "--map-root-user", "--net")
+    # Should bringing loopback up fail, the namespace still isolates, loopback down.
+    for prefix in ((*unshare, *_LOOPBACK_UP), unshare):
+        if _works(prefix):
+            return prefix
+    return None
+
+
+def _works(prefix: tuple[str, ...]) -> bool:
     try:
         probe = subprocess.run(
             [*prefix, "--", "true"],
@@ -50,8 +73,8 @@ def _probe_network_prefix() -> tuple[str, ...] | None:
             check=False,
         )
     except (OSError, subprocess.SubprocessError):
-        return None
-    return prefix if probe.returncode == 0 else None
+        return False
+    return probe.returncode == 0
 
 
 class UidPool:
