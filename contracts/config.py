@@ -7,6 +7,27 @@ from pydantic import Field, field_validator
 from contracts.base import Contract
 
 KNOWN_LANGUAGES = ("python", "java", "c", "cpp", "node")
+# Bounds what every step message carries: the config, custom modules included, rides along.
+CUSTOM_TEMPLATE_MAX_BYTES = 64 * 1024
+MAX_CUSTOM_TEMPLATES = 8
+
+
+class CustomTemplateSource(Contract):
+    """An instructor's Python module of test functions, used as a template by its `name`.
+
+    Intake only reads it (shared/grading/templates/custom); it runs in the sandbox only.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)
+    source: str = Field(min_length=1)
+
+    @field_validator("source")
+    @classmethod
+    def _bounded(cls, source: str) -> str:
+        size = len(source.encode("utf-8"))
+        if size > CUSTOM_TEMPLATE_MAX_BYTES:
+            raise ValueError(f"source is {size} bytes; at most {CUSTOM_TEMPLATE_MAX_BYTES}")
+        return source
 
 
 class GradingConfigIn(Contract):
@@ -14,6 +35,10 @@ class GradingConfigIn(Contract):
 
     external_assignment_id: str = Field(min_length=1, max_length=200)
     template_name: str | list[str] = "input_output"
+    # Modules a config uses by listing their names in `template_name`.
+    custom_templates: list[CustomTemplateSource] = Field(
+        default_factory=list, max_length=MAX_CUSTOM_TEMPLATES
+    )
     criteria_config: dict[str, Any]
     setup_config: dict[str, Any] = Field(default_factory=dict)
     feedback_config: dict[str, Any] | None = None

@@ -26,7 +26,7 @@ from services.grading.logic import (
     student_locale,
 )
 from services.grading.ports import BlobReader, SandboxClient
-from shared.grading.criteria import build_tree
+from shared.grading.criteria import config_tree
 from shared.grading.ports import GradeContext
 from shared.grading.scoring import focus, grade
 from shared.grading.structural import parse_submission
@@ -41,7 +41,7 @@ class GradingHandlers:
     default_memory_limit_mb: int = 256
 
     async def grade_step(self, request: StepRequest, step: StepName) -> StepOutcome:
-        tree = build_tree(request.config.criteria_config, request.config.template_names)
+        tree = config_tree(request.config)
         files = await self.blobs.read_manifest(request.submission.manifest)
         context = GradeContext(
             language=request.submission.language,
@@ -56,7 +56,7 @@ class GradingHandlers:
         return StepOutcome.success(grade_message(result), output=body, context=body)
 
     async def structural_step(self, request: StepRequest, step: StepName) -> StepOutcome:
-        tree = build_tree(request.config.criteria_config, request.config.template_names)
+        tree = config_tree(request.config)
         files = decoded(await self.blobs.read_manifest(request.submission.manifest))
         language = request.submission.language
         parsed = parse_submission(files, language)

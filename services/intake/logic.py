@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from contracts.config import GradingConfig, GradingConfigIn
 from contracts.steps import StepName
 from shared.feedback_config import parse_feedback_config
-from shared.grading.criteria import CriteriaTree, build_tree
+from shared.grading.criteria import CriteriaTree, config_tree
 from shared.grading.errors import GradingError, InvalidCriteria
 from shared.grading.templates.ai import AI_CHECK
+from shared.grading.templates.custom import custom_templates
 from shared.grading.templates.registry import get_template
 from shared.grading.templates.static_analysis import STATIC_ANALYSIS
 from shared.pipeline import PlanFlags, StepOutcome, build_plan
@@ -37,7 +38,7 @@ def config_problems(config: GradingConfigIn) -> list[Problem]:
     """Every problem in a config, each with its JSON path, or [] when it is usable."""
     problems: list[Problem] = []
     try:
-        build_tree(config.criteria_config, config.template_names)
+        config_tree(config)
     except InvalidCriteria as error:
         problems += [{"loc": list(p["loc"]), "msg": p["msg"]} for p in error.errors]
     except GradingError as error:
@@ -96,21 +97,33 @@ class FirstSteps:
 
 
 def first_steps(config: GradingConfig) -> FirstSteps:
-    try:
-        for name in config.template_names:
-            get_template(name)
-    except GradingError as error:
-        failed = StepOutcome.failure(str(error), {"error_type": "template_not_found"})
+    failed = _unloadable_templates(config)
+    if failed is not None:
         return FirstSteps(failed, None, [StepName.LOAD_TEMPLATE])
     loaded = StepOutcome.success("Template loaded successfully")
     try:
-        tree = build_tree(config.criteria_config, config.template_names)
+        tree = config_tree(config)
     except InvalidCriteria as error:
         details = {"error_type": "invalid_criteria", "problems": error.errors}
         failed = StepOutcome.failure("Criteria tree could not be built", details)
         return FirstSteps(loaded, failed, [StepName.LOAD_TEMPLATE, StepName.BUILD_TREE])
     built = StepOutcome.success("Criteria tree built successfully")
     return FirstSteps(loaded, built, plan_for(config, tree))
+
+
+def _unloadable_templates(config: GradingConfig) -> StepOutcome | None:
+    """LOAD_TEMPLATE's failure, or None when every named template loads."""
+    custom = custom_templates(config.custom_templates)
+    if custom.problems:
+        details = {"error_type": "invalid_custom_template", "problems": custom.problems}
+        return StepOutcome.failure("A custom template could not be loaded", details)
+    try:
+        for name in config.template_names:
+            if name not in custom.templates:
+                get_template(name)
+    except GradingError as error:
+        return StepOutcome.failure(str(error), {"error_type": "template_not_found"})
+    return None
 
 
 def safe_relative_path(path: str) -> str:

@@ -20,6 +20,10 @@ Decisions beyond the reference format:
   then names its template: `"type": "<template>.<function>"`.
 - A test's `file` is also given to its function as the parameter `file` when the
   function's parameters declare one (static_analysis checks only that file).
+- `custom` holds the config's custom templates (templates/custom): a name in
+  `template_names` is looked up there first. Their problems are reported at
+  `custom_templates/<i>/...`; while one cannot be read, a test function that no template
+  has is not reported again (it is most likely in the unreadable module).
 """
 
 import math
@@ -29,9 +33,11 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel
 
+from contracts.config import CustomTemplateSource, GradingConfigIn
 from shared.grading.errors import CriteriaProblem, InvalidCriteria, UnknownTemplate
 from shared.grading.parameters import Loc, collect_parameters, validate_parameters
 from shared.grading.templates.base import Template, TestFunction
+from shared.grading.templates.custom import CustomTemplates, custom_templates
 from shared.grading.templates.registry import get_template
 
 CATEGORY_NAMES = ("base", "bonus", "penalty")
@@ -91,13 +97,22 @@ class CriteriaTree:
         return any(test.template.requires_sandbox for test in self.tests())
 
 
-def build_tree(criteria_config: Mapping[str, Any], template_names: Sequence[str]) -> CriteriaTree:
+def build_tree(
+    criteria_config: Mapping[str, Any],
+    template_names: Sequence[str],
+    custom: Sequence[CustomTemplateSource] = (),
+) -> CriteriaTree:
     """The checked tree; raises InvalidCriteria listing every problem in the config."""
-    builder = _TreeBuilder(template_names)
+    builder = _TreeBuilder(template_names, custom_templates(custom))
     tree = builder.tree(criteria_config)
     if builder.problems or tree is None:
         raise InvalidCriteria(builder.problems)
     return tree
+
+
+def config_tree(config: GradingConfigIn) -> CriteriaTree:
+    """build_tree for a whole config: its criteria, template names and custom templates."""
+    return build_tree(config.criteria_config, config.template_names, config.custom_templates)
 
 
 Child = TypeVar("Child", CriteriaNode, TestNode)
@@ -133,9 +148,11 @@ def _with_file(
 class _TreeBuilder:
     """Walks a criteria config once, building nodes and collecting every problem."""
 
-    def __init__(self, template_names: Sequence[str]) -> None:
-        self.problems: list[CriteriaProblem] = []
+    def __init__(self, template_names: Sequence[str], custom: CustomTemplates) -> None:
+        self.problems: list[CriteriaProblem] = list(custom.problems)
         self._taken_paths: set[str] = set()
+        self._custom = custom
+        self._unreadable_in_use = bool(custom.unreadable & set(template_names))
         self._templates = self._load_templates(template_names)
 
     def tree(self, config: Any) -> CriteriaTree | None:
@@ -239,13 +256,18 @@ class _TreeBuilder:
     def _load_templates(self, names: Sequence[str]) -> list[Template]:
         if not names:
             self._report(["template_name"], "no template given")
-        templates = []
-        for name in names:
-            try:
-                templates.append(get_template(name))
-            except UnknownTemplate as error:
-                self._report(["template_name"], str(error))
-        return templates
+        found = [self._template(name) for name in names if name not in self._custom.unreadable]
+        return [template for template in found if template is not None]
+
+    def _template(self, name: str) -> Template | None:
+        if name in self._custom.templates:
+            return self._custom.templates[name]
+        try:
+            return get_template(name)
+        except UnknownTemplate as error:
+            custom = ", ".join(sorted(self._custom.templates))
+            self._report(["template_name"], f"{error}; custom: {custom}" if custom else str(error))
+            return None
 
     def _function(self, name: str, loc: Loc) -> tuple[Template, TestFunction[Any]] | None:
         template_name, _, function_name = name.rpartition(".")
@@ -261,6 +283,8 @@ class _TreeBuilder:
             names = " and ".join(owners)
             qualified = f"{next(iter(owners))}.{function_name}"
             self._report(loc, f"test function {name!r} is in {names}; name one, e.g. {qualified!r}")
+            return None
+        if self._unreadable_in_use:
             return None
         known = sorted({f for template in self._templates for f in template.functions})
         where = ", ".join(template.name for template in self._templates) or "none"

@@ -177,3 +177,39 @@ async def test_the_template_catalogue_lists_functions_with_parameter_schemas(
     missing = await api.get("/api/v1/templates/nope")
     assert missing.status_code == 404
     assert "input_output" in missing.json()["detail"]
+
+
+CUSTOM_CHECKS = """
+@test
+def has_comment(submission, file: str = "main.py"):
+    return "#" in submission.files.get(file, "")
+"""
+
+
+def with_custom_checks(config: dict, source: str) -> dict:
+    config["template_name"] = ["input_output", "my_checks"]
+    config["custom_templates"] = [{"name": "my_checks", "source": source}]
+    config["criteria_config"]["base"]["subjects"][0]["tests"].append({"name": "has_comment"})
+    return config
+
+
+async def test_a_config_with_a_custom_template_is_stored_with_its_source(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    response = await api.post(
+        "/api/v1/configs", json=with_custom_checks(demo_config, CUSTOM_CHECKS)
+    )
+    assert response.status_code == 201, response.json()
+    read = (await api.get(f"/api/v1/configs/{response.json()['id']}")).json()
+    assert read["custom_templates"] == [{"name": "my_checks", "source": CUSTOM_CHECKS}]
+
+
+async def test_a_custom_template_with_a_syntax_error_is_refused_at_its_source(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    broken = CUSTOM_CHECKS + "\ndef oops(:\n    pass\n"
+    response = await api.post("/api/v1/configs", json=with_custom_checks(demo_config, broken))
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "custom_templates", 0, "source"]
+    assert error["msg"].startswith("line 6")
