@@ -36,7 +36,7 @@ def request(setup: dict[str, Any], files: list[str], language: str = "java") -> 
         setup_config=setup,
         languages=[language],
     )
-    info = SubmissionInfo(id=1, attempt=1, language=language, manifest={f: REF for f in files})
+    info = SubmissionInfo(id=1, attempt=1, language=language, manifest=dict.fromkeys(files, REF))
     return StepRequest(
         plan=[StepName.PRE_FLIGHT],
         config=config,

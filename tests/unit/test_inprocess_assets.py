@@ -19,8 +19,12 @@ async def test_assets_are_in_the_sandbox_and_read_only_when_asked() -> None:
         external_assignment_id="assets",
         languages=["python"],
         include_feedback=False,
-        criteria_config={"base": {"tests": [{"name": "expect_output", "expected_output": "42\nread-only"}]}},
-        setup_config={"assets": [{"path": "data/numbers.txt", "content": "7 42", "read_only": True}]},
+        criteria_config={
+            "base": {"tests": [{"name": "expect_output", "expected_output": "42\nread-only"}]}
+        },
+        setup_config={
+            "assets": [{"path": "data/numbers.txt", "content": "7 42", "read_only": True}]
+        },
     )
     backend = LocalBackend()
     try:

@@ -54,7 +54,7 @@ async def test_ai_batch_runs_in_the_chain_and_its_score_is_graded(ai_env: FakeOp
         schema = body["response_format"]["json_schema"]["schema"]
         paths = schema["properties"]["results"]["required"]
         verdict = {"score": 60, "passed": False, "feedback": "Rename x."}
-        return json.dumps({"results": {path: verdict for path in paths}})
+        return json.dumps({"results": dict.fromkeys(paths, verdict)})
 
     ai_env.answer_with(answer)
     response = await grade(ai_config())
