@@ -17,7 +17,7 @@ services:
 sandbox-images:
 	@bash deploy/dev/ensure-docker.sh
 
-test: install services
+test: install services sandbox-images
 	$(PY) -m pytest
 
 lint: install
@@ -26,7 +26,7 @@ lint: install
 	.venv/bin/mypy services shared contracts
 	.venv/bin/lint-imports
 
-demo: install services
+demo: install services sandbox-images
 	$(PY) -m deploy.demo.demo
 
 bench: install services

@@ -104,8 +104,8 @@ class SandboxRelease(Contract):
 class SandboxCall(Contract):
     """`sandbox.call.v1` request/reply: one operation on a lease."""
 
-    op: Literal["run", "put_files", "read_file"]
-    lease_id: str
+    op: Literal["run", "put_files", "read_file", "metrics"]
+    lease_id: str = ""  # every op but metrics acts on a lease
     run: RunRequest | None = None
     manifest: Manifest | None = None
     read_only: bool = False
@@ -117,6 +117,7 @@ class SandboxReply(Contract):
 
     run: RunResult | None = None
     content: str | None = None
+    metrics: dict[str, Any] | None = None  # the backend's pool metrics (op "metrics")
     error: str | None = None
     error_type: str | None = None
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -86,6 +87,10 @@ def grading_config(args: argparse.Namespace) -> GradingConfigIn:
     else:
         return _fail("give --config FILE, or --criteria FILE (with --setup/--feedback/--template)")
     raw.setdefault("external_assignment_id", "local")
+    raw["custom_templates"] = [
+        *raw.get("custom_templates", []),
+        *_custom_template_files(args.custom_template or []),
+    ]
     try:
         config = GradingConfigIn.model_validate(raw)
     except ValidationError as error:
@@ -97,6 +102,14 @@ def grading_config(args: argparse.Namespace) -> GradingConfigIn:
     if problems:
         _fail("invalid config:\n" + _problems_text(problems))
     return config
+
+
+def _custom_template_files(paths: list[str]) -> list[dict[str, str]]:
+    """Each instructor module given by --custom-template, named after its file."""
+    try:
+        return [{"name": Path(path).stem, "source": Path(path).read_text()} for path in paths]
+    except OSError as error:
+        return _fail(f"cannot read the custom template: {error}")
 
 
 def _problems_text(problems: list[dict[str, Any]]) -> str:
@@ -139,22 +152,39 @@ def grade(args: argparse.Namespace) -> int:
     if not files:
         _fail(f"no files in {root}")
     language = pick_language(args, config, files)
-    response = asyncio.run(_grade_and_close(files, config, language))
+    response = asyncio.run(_grade_and_close(files, config, language, args.sandbox))
     print(json.dumps(response, indent=2) if args.json else human_report(response))
     return 0 if response["status"] == "completed" else 1
 
 
 async def _grade_and_close(
-    files: dict[str, bytes], config: GradingConfigIn, language: str
+    files: dict[str, bytes], config: GradingConfigIn, language: str, sandbox: str = "auto"
 ) -> dict[str, Any]:
     from services.inprocess import grade_files
-    from services.sandbox.backends.local import LocalBackend
+    from services.sandbox.backends.base import SandboxError
+    from services.sandbox.backends.choose import open_backend
+    from services.sandbox.settings import SandboxSettings
 
-    backend = LocalBackend()
+    # One warm container, of the language graded, is all one submission needs; a
+    # namespace of its own keeps concurrent runs from taking each other for leftovers.
+    settings = SandboxSettings(
+        backend=sandbox,
+        pool_sizes={language: 1},
+        metrics_log_interval_s=0,
+        namespace=f"grade-{uuid.uuid4().hex[:12]}",
+    )
+    try:
+        backend = await open_backend(settings, on_fallback=_say_local_sandbox)
+    except SandboxError as error:
+        return _fail(str(error))
     try:
         return await grade_files(files, config, language, backend)
     finally:
         await backend.close()
+
+
+def _say_local_sandbox(reason: str) -> None:
+    print(f"autograder: {reason}; grading with local processes (weaker isolation)", file=sys.stderr)
 
 
 def human_report(response: dict[str, Any]) -> str:
@@ -195,9 +225,22 @@ def parser() -> argparse.ArgumentParser:
     grade_cmd.add_argument("--criteria", help="criteria JSON (reference format)")
     grade_cmd.add_argument("--setup", help="setup JSON")
     grade_cmd.add_argument("--feedback", help="feedback JSON")
-    grade_cmd.add_argument("--template", default="input_output")
+    grade_cmd.add_argument(
+        "--template", nargs="+", default=["input_output"], help="one or more template names"
+    )
+    grade_cmd.add_argument(
+        "--custom-template",
+        action="append",
+        metavar="FILE",
+        help="an instructor's module of @test functions, used as template <file name>",
+    )
     grade_cmd.add_argument("--language")
-    grade_cmd.add_argument("--sandbox", choices=["local"], default="local")
+    grade_cmd.add_argument(
+        "--sandbox",
+        choices=["auto", "docker", "local"],
+        default="auto",
+        help="docker containers, local processes, or auto: docker when usable (default)",
+    )
     grade_cmd.add_argument(
         "--json", action="store_true", help="print the GET /api/v1/submissions/{id} shape"
     )

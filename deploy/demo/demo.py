@@ -88,6 +88,14 @@ async def submit_all(client: httpx.AsyncClient) -> dict[int, tuple[str, str, str
     return submitted
 
 
+def sandbox_backend() -> str:
+    """Which sandbox the stack chose (Docker, or local processes when Docker is absent)."""
+    for line in LOG.read_text().splitlines():
+        if "sandbox backend ready" in line:
+            return str(json.loads(line).get("backend", "?"))
+    return "unknown"
+
+
 def progress_label(body: dict[str, Any]) -> str:
     steps = body["pipeline_execution"]["steps"]
     last = steps[-1]["name"] if steps else "-"
@@ -180,6 +188,7 @@ async def main() -> int:
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             await wait_healthy(client, stack)
+            print(f"sandbox backend: {sandbox_backend()}")
             ids = await submit_all(client)
             print("grading:")
             final = await follow(client, ids)

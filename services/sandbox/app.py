@@ -2,8 +2,11 @@
 
 import asyncio
 
+import structlog
+
 from contracts.steps import StepName
-from services.sandbox.backends.local import LocalBackend
+from services.sandbox.backends.base import SandboxBackend
+from services.sandbox.backends.choose import open_backend
 from services.sandbox.handlers import SandboxHandlers
 from services.sandbox.settings import SandboxSettings
 from shared.db.blobs import PostgresBlobStore
@@ -12,9 +15,12 @@ from shared.messaging.rpc import serve_rpc
 from shared.runtime import Runtime
 from shared.worker import StepWorker
 
+log = structlog.get_logger()
+
 
 async def start(runtime: Runtime, settings: SandboxSettings) -> list[asyncio.Task[None]]:
-    backend = LocalBackend(settings.work_root)
+    backend = await open_backend(settings)
+    log.info("sandbox backend ready", backend=type(backend).__name__)
     handlers = SandboxHandlers(backend, PostgresBlobStore(runtime.pool))
     worker = StepWorker(
         "sandbox",
@@ -28,7 +34,7 @@ async def start(runtime: Runtime, settings: SandboxSettings) -> list[asyncio.Tas
     return [asyncio.create_task(close_when_cancelled(backend))]
 
 
-async def close_when_cancelled(backend: LocalBackend) -> None:
+async def close_when_cancelled(backend: SandboxBackend) -> None:
     """Destroys every sandbox when the service stops."""
     try:
         await asyncio.Event().wait()

@@ -3,11 +3,13 @@
 Consumes: step.requested.v1 for SANDBOX (lease a fresh sandbox for the attempt and put
           the submission's files in it), sandbox.release.v1 (destroy the attempt's
           sandbox; sent by the tracker at every terminal state),
-          sandbox.call.v1 on the RPC queue (run / put_files / read_file on a lease).
+          sandbox.call.v1 on the RPC queue (run / put_files / read_file on a lease,
+          metrics of the backend's pools).
 Publishes: step.completed.v1 (via the step worker), sandbox.reply.v1 (RPC replies).
 """
 
 from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from contracts.messages import Envelope, SandboxCall, SandboxReply, StepRequest, envelope
 from contracts.sandbox import Manifest
@@ -15,6 +17,19 @@ from contracts.steps import StepName
 from services.sandbox.backends.base import SandboxBackend, SandboxError
 from services.sandbox.ports import BlobReader
 from shared.pipeline import StepOutcome
+
+
+@runtime_checkable
+class ReportsMetrics(Protocol):
+    """A backend with pools to report on (the Docker one)."""
+
+    def metrics(self) -> dict[str, Any]: ...
+
+
+def backend_metrics(backend: SandboxBackend) -> dict[str, Any]:
+    if isinstance(backend, ReportsMetrics):
+        return backend.metrics()
+    return {"backend": type(backend).__name__}  # no pools: nothing more to say
 
 
 def owner_of(submission_id: int, attempt: int) -> str:
@@ -64,6 +79,8 @@ class SandboxHandlers:
         if call.op == "put_files" and call.manifest is not None:
             await self._put(call.lease_id, call.manifest, call.read_only)
             return SandboxReply()
+        if call.op == "metrics":
+            return SandboxReply(metrics=backend_metrics(self.backend))
         if call.op == "read_file" and call.path is not None:
             content = await self.backend.read_file(call.lease_id, call.path)
             text = None if content is None else content.decode("utf-8", errors="replace")

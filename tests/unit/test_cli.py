@@ -94,3 +94,26 @@ def test_bad_invocations_say_what_is_wrong(
         main(args)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_custom_template_file_joins_the_built_in_templates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checks = tmp_path / "my_checks.py"
+    lines = "len(submission.files['main.py'].splitlines())"
+    checks.write_text(f"@test\ndef short(submission, most: int):\n    return {lines} <= most\n")
+    tests = [{"name": "expect_output", "inputs": [1, 2], "expected_output": "3"}]
+    criteria = tmp_path / "criteria.json"
+    criteria.write_text(json.dumps({"base": {"tests": [*tests, {"name": "short", "most": 2}]}}))
+    args = ["grade", example("python-right"), "--criteria", str(criteria), "--json"]
+    args += ["--template", "input_output", "my_checks", "--custom-template", str(checks)]
+    assert main(args) == 0
+    base = json.loads(capsys.readouterr().out)["result_tree"]["children"]["base"]
+    assert [(t["name"], t["verdict"]) for t in base["tests"]] == [
+        ("expect_output", "passed"),
+        ("short", "failed"),
+    ]
+    checks.write_text("@test\ndef short(submission, most: int):\n    return (\n")
+    with pytest.raises(SystemExit):
+        main(args)
+    assert "custom_templates.0.source: line 3" in capsys.readouterr().err

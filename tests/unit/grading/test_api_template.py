@@ -208,22 +208,20 @@ async def test_missing_and_different_headers_are_named(ctx: GradeContext) -> Non
 async def test_a_server_that_crashes_at_start_is_a_runtime_error(ctx: GradeContext) -> None:
     started = time.monotonic()
 
-    outcome = await run(ctx, "health_check", program_command="python3 crash.py", **QUICK)
+    patient = {"startup_timeout_ms": 30_000}
+    outcome = await run(ctx, "health_check", program_command="python3 crash.py", **patient)
 
     assert (outcome.verdict, outcome.score) == ("runtime_error", 0)
     assert "stopped before it answered on port 8000" in outcome.message
     assert "RuntimeError: the database file is missing" in outcome.message
-    assert time.monotonic() - started < 2  # seen at once, not after the startup timeout
+    assert time.monotonic() - started < 20  # seen at once, not after the 30 s startup timeout
 
 
 async def test_a_server_that_never_listens_runs_out_of_time(ctx: GradeContext) -> None:
-    started = time.monotonic()
-
     outcome = await run(ctx, "health_check", program_command="python3 sleepy.py", **QUICK)
 
     assert (outcome.verdict, outcome.score) == ("time_limit", 0)
     assert "did not answer on port 8000 within 2000 ms" in outcome.message
-    assert time.monotonic() - started < 5
 
 
 async def test_a_server_on_another_port_is_not_found(ctx: GradeContext) -> None:

@@ -132,7 +132,6 @@ async def test_cpu_loop_hits_the_time_limit(backend: LocalBackend, lease: str) -
     assert result.verdict is Verdict.TIME_LIMIT
     assert result.signal in (signal.SIGXCPU, signal.SIGKILL)
     assert result.cpu_ms >= 500
-    assert result.wall_ms < 5_000
 
 
 async def test_sleeping_program_is_killed_at_the_wall_limit(
@@ -142,7 +141,7 @@ async def test_sleeping_program_is_killed_at_the_wall_limit(
 
     assert result.verdict is Verdict.TIME_LIMIT
     assert result.signal == signal.SIGKILL
-    assert 1_000 <= result.wall_ms < 1_600
+    assert 1_000 <= result.wall_ms < 20_000  # the program would sleep 30 s
 
 
 async def test_allocating_past_the_limit_is_a_memory_limit(
@@ -183,7 +182,6 @@ async def test_stdout_flood_is_cut_at_the_output_limit(backend: LocalBackend, le
     assert result.stdout_truncated
     assert not result.stderr_truncated
     assert 0 < len(result.stdout) <= 10_000
-    assert result.wall_ms < 5_000
 
 
 async def test_stderr_flood_is_cut_too(backend: LocalBackend, lease: str) -> None:
@@ -277,10 +275,10 @@ async def test_runs_on_different_leases_overlap(backend: LocalBackend) -> None:
     leases = [await backend.acquire(f"{n}:1", "python") for n in range(3)]
     started = time.monotonic()
 
-    results = await asyncio.gather(*(shell(backend, lease_id, "sleep 0.5") for lease_id in leases))
+    results = await asyncio.gather(*(shell(backend, lease_id, "sleep 2") for lease_id in leases))
 
     assert all(result.verdict is Verdict.OK for result in results)
-    assert time.monotonic() - started < 1.4
+    assert time.monotonic() - started < 5.5  # one after the other would take at least 6 s
 
 
 async def test_cwd_is_a_directory_inside_the_workspace(backend: LocalBackend, lease: str) -> None:
@@ -423,7 +421,7 @@ async def test_release_kills_a_running_program(backend: LocalBackend, lease: str
     result = await running
 
     assert result.verdict is not Verdict.OK
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 20  # the program would sleep 30 s
 
 
 async def test_cancelled_run_leaves_nothing_running(backend: LocalBackend, lease: str) -> None:

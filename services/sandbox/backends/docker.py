@@ -1,0 +1,253 @@
+"""Docker sandbox: one fresh, hardened container per lease, from a warm pool.
+
+The strong backend, for anything exposed to real students. A lease takes a pre-started
+container of its language (pool.py), so acquiring costs no container start; releasing
+destroys the container. Files go into the container's tmpfs workspace through the
+engine's archive API; every command runs through one exec under the local backend's
+supervisor, which applies the rlimits and reports the program's rusage (docker_run.py).
+The container's hardening lives in docker_engine.py.
+
+Limits: per command as in the local backend (CPU seconds, address space or the JVM's
+and node's heap, file size, open files; wall time); per container the most one lease
+may use (memory = memory + swap, CPU share, pids, tmpfs sizes), which also catches
+what slips past a command's own limits (an OOM kill there is a memory_limit verdict).
+"""
+
+import asyncio
+import contextlib
+import math
+import resource
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from contracts.sandbox import RunRequest, RunResult, Verdict
+from services.sandbox.backends import workspace
+from services.sandbox.backends.base import LeaseNotFound, SandboxError
+from services.sandbox.backends.docker_engine import DockerEngine, workspace_archive
+from services.sandbox.backends.docker_run import CommandRun, wrapper_argv
+from services.sandbox.backends.elf import may_have_failed_to_load, static_memory_bytes
+from services.sandbox.backends.local import _heap_limit_environment, _program_name
+from services.sandbox.backends.metrics import metrics_dict
+from services.sandbox.backends.pool import ContainerPool
+from services.sandbox.settings import SandboxSettings
+
+log = structlog.get_logger()
+
+MIB = 1024 * 1024
+
+
+@dataclass(eq=False)
+class _Lease:
+    lease_id: str
+    owner: str
+    container_id: str
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    released: bool = False
+    broken: bool = False  # its container had to be killed: it runs nothing more
+
+
+class DockerBackend:
+    """SandboxBackend on Docker containers; see the module docstring."""
+
+    def __init__(self, settings: SandboxSettings, engine: DockerEngine | None = None) -> None:
+        """Pools in the settings' namespace; `engine` replaces Docker in tests."""
+        self._settings = settings
+        self._engine = engine or DockerEngine(settings, settings.namespace)
+        self._pool = ContainerPool(
+            self._engine,
+            settings.pool_sizes,
+            acquire_timeout_s=settings.acquire_timeout_s,
+            lease_ttl_s=settings.lease_ttl_s,
+            on_expired=self._release_container,
+        )
+        self._leases: dict[str, _Lease] = {}
+        self._lease_by_owner: dict[str, str] = {}
+        self._lease_by_container: dict[str, str] = {}
+        self._acquiring: dict[str, asyncio.Task[str]] = {}
+        self._start_lock = asyncio.Lock()
+        self._started = False
+        self._closed = False
+        self._metrics_logger: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Remove leftovers of a crashed run and fill the pools; idempotent."""
+        async with self._start_lock:
+            if self._started:
+                return
+            await self._pool.start()
+            self._started = True
+            if self._settings.metrics_log_interval_s > 0:
+                self._metrics_logger = asyncio.create_task(self._log_metrics_forever())
+
+    async def wait_until_full(self, timeout_s: float) -> None:
+        """Wait until every pool has all its containers idle (tests, benchmarks)."""
+        await self.start()
+        await self._pool.wait_until_full(timeout_s)
+
+    def metrics(self) -> dict[str, Any]:
+        return metrics_dict(self._pool.gauges(), self._pool.counters)
+
+    async def acquire(self, owner: str, language: str) -> str:
+        if self._closed:
+            raise SandboxError("the sandbox backend is closed")
+        await self.start()
+        if (lease_id := self._lease_by_owner.get(owner)) is not None:
+            return lease_id
+        pending = self._acquiring.get(owner)
+        if pending is None:  # one container per owner, even when asked twice at once
+            pending = asyncio.create_task(self._new_lease(owner, language))
+            self._acquiring[owner] = pending
+            pending.add_done_callback(lambda _task: self._acquiring.pop(owner, None))
+        return await asyncio.shield(pending)
+
+    async def put_files(
+        self, lease_id: str, files: dict[str, bytes], read_only: bool = False
+    ) -> None:
+        lease = self._lease(lease_id)
+        # Checked (and normalised) as a whole batch before any of it is written.
+        checked = {"/".join(workspace.file_parts(path)): data for path, data in files.items()}
+        archive = workspace_archive(checked, read_only, mtime=time.time())
+        async with self._locked(lease):
+            await self._engine.put_archive(lease.container_id, archive)
+
+    async def run(self, lease_id: str, request: RunRequest) -> RunResult:
+        lease = self._lease(lease_id)
+        cwd = "/".join(workspace.path_parts(request.cwd)) or "."
+        heap_limit = _heap_limit_environment(_program_name(request), request.memory_limit_mb)
+        argv = self._argv(request, cwd, bound_address_space=not heap_limit)
+        async with self._locked(lease):
+            ending = await CommandRun(self._engine, lease.container_id, request).execute(
+                argv, heap_limit
+            )
+            result = ending.result(request)
+            if not heap_limit and may_have_failed_to_load(result):
+                result = await self._judge_load_failure(lease, request, cwd, result)
+        if lease.released:  # the container went away under the run
+            raise LeaseNotFound(f"lease {lease_id!r} was released during the run")
+        if ending.container_killed:
+            lease.broken = True
+        return result
+
+    async def read_file(self, lease_id: str, path: str) -> bytes | None:
+        lease = self._lease(lease_id)
+        checked = "/".join(workspace.file_parts(path))
+        async with self._locked(lease):
+            return await self._engine.read_file(
+                lease.container_id, checked, self._settings.file_size_limit_mb * MIB
+            )
+
+    async def release(self, lease_id: str) -> None:
+        lease = self._leases.pop(lease_id, None)
+        if lease is None:
+            return
+        if self._lease_by_owner.get(lease.owner) == lease_id:
+            del self._lease_by_owner[lease.owner]
+        self._lease_by_container.pop(lease.container_id, None)
+        lease.released = True
+        # Removing the container kills whatever still runs in it, a run in flight too.
+        await self._pool.give_back(lease.container_id)
+
+    async def release_owner(self, owner: str) -> None:
+        lease_id = self._lease_by_owner.get(owner)
+        if lease_id is not None:
+            await self.release(lease_id)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._metrics_logger is not None:
+            self._metrics_logger.cancel()
+        await asyncio.gather(*(self.release(lease_id) for lease_id in list(self._leases)))
+        await self._pool.close()
+        await self._engine.close()
+
+    async def _new_lease(self, owner: str, language: str) -> str:
+        container_id = await self._pool.take(language)
+        lease = _Lease(uuid.uuid4().hex, owner, container_id)
+        self._leases[lease.lease_id] = lease
+        self._lease_by_owner[owner] = lease.lease_id
+        self._lease_by_container[container_id] = lease.lease_id
+        return lease.lease_id
+
+    async def _release_container(self, container_id: str) -> None:
+        """The pool's reaper: this container's lease outlived its TTL."""
+        lease_id = self._lease_by_container.get(container_id)
+        if lease_id is not None:
+            await self.release(lease_id)
+
+    def _lease(self, lease_id: str) -> _Lease:
+        lease = self._leases.get(lease_id)
+        if lease is None:
+            raise LeaseNotFound(f"no live lease {lease_id!r}")
+        return lease
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, lease: _Lease) -> AsyncIterator[None]:
+        async with lease.lock:
+            if lease.released:  # released while we waited for the lock
+                raise LeaseNotFound(f"lease {lease.lease_id!r} was released")
+            if lease.broken:
+                raise SandboxError(
+                    "this sandbox's container was killed to stop a runaway program; "
+                    "it cannot run anything more"
+                )
+            yield
+
+    async def _judge_load_failure(
+        self, lease: _Lease, request: RunRequest, cwd: str, result: RunResult
+    ) -> RunResult:
+        """A workspace binary too big for its address-space limit: a memory limit."""
+        path = _workspace_program(request, cwd)
+        if path is None:
+            return result
+        try:
+            binary = await self._engine.read_file(
+                lease.container_id, path, self._settings.file_size_limit_mb * MIB
+            )
+        except SandboxError:  # not a readable regular file: nothing to learn from it
+            return result
+        claimed = static_memory_bytes(binary) if binary is not None else None
+        if claimed is not None and claimed > request.memory_limit_mb * MIB:
+            return result.model_copy(update={"verdict": Verdict.MEMORY_LIMIT})
+        return result
+
+    def _argv(self, request: RunRequest, cwd: str, bound_address_space: bool) -> list[str]:
+        """The wrapped command; the JVM and node get a heap limit instead of RLIMIT_AS."""
+        program = request.argv or ["/bin/sh", "-c", request.shell or ""]
+        limits = self._limits(request, bound_address_space)
+        return wrapper_argv(program, limits, request.wall_time_limit_ms, cwd)
+
+    def _limits(self, request: RunRequest, bound_address_space: bool) -> list[tuple[int, int, int]]:
+        cpu_seconds = math.ceil(request.cpu_time_limit_ms / 1000)
+        file_size = self._settings.file_size_limit_mb * MIB
+        open_files = self._settings.open_files
+        limits = [
+            (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1),
+            (resource.RLIMIT_FSIZE, file_size, file_size),
+            (resource.RLIMIT_CORE, 0, 0),
+            (resource.RLIMIT_NOFILE, open_files, open_files),
+        ]
+        if bound_address_space:
+            memory = request.memory_limit_mb * MIB
+            limits.append((resource.RLIMIT_AS, memory, memory))
+        return limits
+
+    async def _log_metrics_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.metrics_log_interval_s)
+            log.info("sandbox pool metrics", **self.metrics())
+
+
+def _workspace_program(request: RunRequest, cwd: str) -> str | None:
+    """The workspace path of the program run (e.g. ./a.out), None for one on PATH."""
+    words = request.argv or (request.shell or "").split()
+    if not words or "/" not in words[0] or words[0].startswith("/"):
+        return None
+    try:
+        return "/".join(workspace.file_parts(f"{cwd}/{words[0]}"))
+    except SandboxError:
+        return None
