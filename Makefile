@@ -29,8 +29,9 @@ lint: install
 demo: install services sandbox-images
 	$(PY) -m deploy.demo.demo
 
-bench: install services
+bench: install services sandbox-images
 	$(PY) -m deploy.bench.bench
+	$(PY) -m deploy.bench.sandbox_bench
 
 contracts: install
 	$(PY) -m contracts.generate

@@ -10,7 +10,7 @@ Node scores in the ResultTree are rounded to 2 decimals for display; the final s
 the focus ranking are computed from the unrounded test scores.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 from contracts.results import FocusItem, NodeResult, ResultTree, TestResult
 from shared.grading.criteria import CriteriaNode, CriteriaTree, TestNode
@@ -52,7 +52,7 @@ def score_tree(
 
 
 def score_vector(result: ResultTree) -> dict[str, float]:
-    return {test.path: test.score for _, test in _tests_by_category(result)}
+    return {test.path: test.score for _, test in result.tests_by_category()}
 
 
 def focus(result: ResultTree) -> list[FocusItem]:
@@ -69,7 +69,7 @@ def focus(result: ResultTree) -> list[FocusItem]:
             verdict=test.verdict,
             points_lost=_points_lost(result, test, real),
         )
-        for category, test in _tests_by_category(result)
+        for category, test in result.tests_by_category()
     ]
     return sorted(items, key=lambda item: (-item.points_lost, item.path))
 
@@ -157,15 +157,3 @@ def _points_lost(result: ResultTree, test: TestResult, real_final: float) -> flo
     # Raising a score never lowers the final score; max() only absorbs float noise.
     gained = final_score(result.children, {test.path: 100.0}) - real_final
     return round(max(0.0, gained), 2)
-
-
-def _tests_by_category(result: ResultTree) -> Iterator[tuple[str, TestResult]]:
-    for category, node in result.children.items():
-        for test in _all_tests(node):
-            yield category, test
-
-
-def _all_tests(node: NodeResult) -> Iterator[TestResult]:
-    for subject in node.subjects:
-        yield from _all_tests(subject)
-    yield from node.tests

@@ -31,7 +31,7 @@ from services.sandbox.backends.base import LeaseNotFound, SandboxError
 from services.sandbox.backends.docker_engine import DockerEngine, workspace_archive
 from services.sandbox.backends.docker_run import CommandRun, wrapper_argv
 from services.sandbox.backends.elf import may_have_failed_to_load, static_memory_bytes
-from services.sandbox.backends.local import _heap_limit_environment, _program_name
+from services.sandbox.backends.local import heap_limit_environment, program_name
 from services.sandbox.backends.metrics import metrics_dict
 from services.sandbox.backends.pool import ContainerPool
 from services.sandbox.settings import SandboxSettings
@@ -118,7 +118,7 @@ class DockerBackend:
     async def run(self, lease_id: str, request: RunRequest) -> RunResult:
         lease = self._lease(lease_id)
         cwd = "/".join(workspace.path_parts(request.cwd)) or "."
-        heap_limit = _heap_limit_environment(_program_name(request), request.memory_limit_mb)
+        heap_limit = heap_limit_environment(program_name(request), request.memory_limit_mb)
         argv = self._argv(request, cwd, bound_address_space=not heap_limit)
         async with self._locked(lease):
             ending = await CommandRun(self._engine, lease.container_id, request).execute(

@@ -38,8 +38,7 @@ from contracts.sandbox import RunRequest, RunResult, Verdict
 from services.sandbox.backends.base import SandboxError
 
 # The local backend's rules for a result: the same shape and verdicts from both backends.
-from services.sandbox.backends.local import _is_java, _program_name
-from services.sandbox.backends.local import _result as run_result
+from services.sandbox.backends.local import is_java, program_name, run_result
 from services.sandbox.backends.supervised import SUPERVISOR_SCRIPT, Ending
 
 SUPERVISOR_SOURCE = SUPERVISOR_SCRIPT.read_text()
@@ -228,7 +227,7 @@ class ContainerEnding:
     container_killed: bool  # nothing else could stop the run: the container is dead
 
     def result(self, request: RunRequest) -> RunResult:
-        result = run_result(self.ending, request, is_java=_is_java(_program_name(request)))
+        result = run_result(self.ending, request, is_java=is_java(program_name(request)))
         if self.oom_killed and result.verdict is Verdict.RUNTIME_ERROR:
             # The cgroup, not an rlimit, stopped it: a memory limit all the same.
             return result.model_copy(update={"verdict": Verdict.MEMORY_LIMIT})

@@ -121,7 +121,7 @@ class LocalBackend:
             cwd = await asyncio.to_thread(workspace.resolve_directory, lease.workspace, request.cwd)
             launch = self._launch(lease, request, cwd)
             ending = await self._run_supervised(lease, launch)
-        return _result(ending, request, is_java=_is_java(_program_name(request)))
+        return run_result(ending, request, is_java=is_java(program_name(request)))
 
     async def read_file(self, lease_id: str, path: str) -> bytes | None:
         lease = self._lease(lease_id)
@@ -208,7 +208,7 @@ class LocalBackend:
             lease.process_groups.difference_update(started)
 
     def _launch(self, lease: _Lease, request: RunRequest, cwd: Path) -> Launch:
-        heap_limit = _heap_limit_environment(_program_name(request), request.memory_limit_mb)
+        heap_limit = heap_limit_environment(program_name(request), request.memory_limit_mb)
         return Launch(
             argv=self._command(lease, request),
             cwd=cwd,
@@ -247,19 +247,19 @@ class LocalBackend:
         return limits
 
 
-def _program_name(request: RunRequest) -> str:
+def program_name(request: RunRequest) -> str:
     """The program's file name: argv[0], or the first word of the shell command."""
     words = request.argv or (request.shell or "").split()
     return PurePosixPath(words[0]).name if words else ""
 
 
-def _is_java(program: str) -> bool:
+def is_java(program: str) -> bool:
     return "java" in program  # java, javac
 
 
-def _heap_limit_environment(program: str, memory_limit_mb: int) -> dict[str, str]:
+def heap_limit_environment(program: str, memory_limit_mb: int) -> dict[str, str]:
     """For runtimes that RLIMIT_AS would break: their own heap limit, from the memory limit."""
-    if _is_java(program):
+    if is_java(program):
         # No perf data files in the shared /tmp either.
         options = f"-Xmx{memory_limit_mb}m -XX:+UseSerialGC -Xss8m -XX:-UsePerfData"
         return {"JAVA_TOOL_OPTIONS": options}
@@ -272,7 +272,7 @@ def _environment(home: Path) -> dict[str, str]:
     return {"PATH": SAFE_PATH, "HOME": str(home), "LANG": "C.UTF-8", "TMPDIR": str(home)}
 
 
-def _result(ending: Ending, request: RunRequest, is_java: bool) -> RunResult:
+def run_result(ending: Ending, request: RunRequest, is_java: bool) -> RunResult:
     exit_code, signal_number = _exit_code_and_signal(ending.status)
     raw_stderr = ending.stderr
     if is_java:  # the JVM announces JAVA_TOOL_OPTIONS on stderr: ours, not the program's
