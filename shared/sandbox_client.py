@@ -1,7 +1,7 @@
 """Clients of the sandbox for preflight and grading: over RabbitMQ request/reply, or
 directly on a backend object in the in-process mode. Both give the same results."""
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from contracts.messages import SandboxCall, SandboxReply, envelope
 from contracts.sandbox import Manifest, RunRequest, RunResult
@@ -55,3 +55,8 @@ class RpcSandboxClient:
     async def read_file(self, lease_id: str, path: str) -> bytes | None:
         reply = await self._call(SandboxCall(op="read_file", lease_id=lease_id, path=path), 30)
         return None if reply.content is None else reply.content.encode()
+
+    async def metrics(self, timeout_s: float = 5) -> dict[str, Any]:
+        """The sandbox service's pool metrics (size per language, leases, waits, reaped)."""
+        reply = await self._call(SandboxCall(op="metrics"), timeout_s)
+        return reply.metrics or {}

@@ -5,6 +5,7 @@ POST /api/v1/configs, GET /api/v1/configs/{id}, POST /api/v1/submissions (JSON w
 GET /health. Every 4xx body names the offending field by its JSON path.
 """
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -17,6 +18,7 @@ from contracts.results import PipelineExecution
 from services.intake.adapters.postgres import IntakeRepository
 from services.intake.logic import FileLimits, InvalidSubmission, config_problems
 from services.intake.submissions import SubmissionIn, accept_submission, archive_files
+from shared.errors import TransientError
 from shared.execution import public_json
 from shared.grading.catalogue import catalogue, template_detail
 from shared.grading.errors import UnknownTemplate
@@ -81,6 +83,15 @@ async def get_template_detail(name: str) -> dict[str, Any]:
         raise HTTPException(404, detail=str(error)) from error
 
 
+@router.get("/api/v1/sandbox/metrics")
+async def sandbox_metrics(request: Request) -> dict[str, Any]:
+    """Pool size per language, leases in use, waits and reaped leases, from the sandbox."""
+    try:
+        return await request.app.state.sandbox_metrics()  # type: ignore[no-any-return]
+    except TransientError as error:
+        raise HTTPException(503, detail=f"the sandbox service did not answer: {error}") from error
+
+
 @router.get("/api/v1/configs/{config_id}")
 async def get_config(config_id: int, repo: Repo) -> dict[str, Any]:
     config = await repo.get_config(config_id)
@@ -141,14 +152,24 @@ def public_submission(view: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_app(repo: IntakeRepository, limits: FileLimits, topology: Topology) -> FastAPI:
+def create_app(
+    repo: IntakeRepository,
+    limits: FileLimits,
+    topology: Topology,
+    sandbox_metrics: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+) -> FastAPI:
     app = FastAPI(title="Autograder", version="1.0")
+    app.state.sandbox_metrics = sandbox_metrics or _no_sandbox
     app.state.repository = repo
     app.state.file_limits = limits
     app.state.topology = topology
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     return app
+
+
+async def _no_sandbox() -> dict[str, Any]:
+    raise TransientError("this intake has no connection to the sandbox service")
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:

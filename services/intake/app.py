@@ -11,7 +11,9 @@ from services.intake.api import create_app
 from services.intake.logic import FileLimits
 from services.intake.settings import IntakeSettings
 from shared.db.outbox import OutboxRelay
+from shared.messaging.rpc import RpcClient
 from shared.runtime import Runtime
+from shared.sandbox_client import RpcSandboxClient
 
 
 def limits_from(settings: IntakeSettings) -> FileLimits:
@@ -32,7 +34,14 @@ class _Server(uvicorn.Server):
 
 
 async def start(runtime: Runtime, settings: IntakeSettings) -> list[asyncio.Task[None]]:
-    app = create_app(IntakeRepository(runtime.pool), limits_from(settings), runtime.bus.topology)
+    rpc = RpcClient(runtime.bus, runtime.bus.topology.sandbox_rpc_queue)
+    await rpc.start()
+    app = create_app(
+        IntakeRepository(runtime.pool),
+        limits_from(settings),
+        runtime.bus.topology,
+        sandbox_metrics=RpcSandboxClient(rpc).metrics,
+    )
     server = _Server(
         uvicorn.Config(
             app, host=settings.host, port=settings.port, log_config=None, access_log=False

@@ -122,3 +122,14 @@ async def test_a_zip_archive_is_accepted_by_multipart(
     body = await wait_terminal(stack, response.json()["id"])
     assert body["status"] == "completed"
     assert body["final_score"] == 100.0
+
+
+async def test_sandbox_pool_metrics_are_served_over_http(stack: httpx.AsyncClient) -> None:
+    response = await stack.get("/api/v1/sandbox/metrics")
+    assert response.status_code == 200, response.text
+    metrics = response.json()
+    assert metrics["backend"] in ("docker", "local")
+    assert "leases_in_use" in metrics
+    if metrics["backend"] == "docker":
+        assert set(metrics["languages"]) == {"python", "java", "c", "cpp", "node"}
+        assert all(pool["size"] >= 1 for pool in metrics["languages"].values())

@@ -36,6 +36,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from contracts.sandbox import RunRequest, RunResult
 from services.sandbox.backends import workspace
@@ -148,6 +149,16 @@ class LocalBackend:
         lease_id = self._lease_by_owner.get(owner)
         if lease_id is not None:
             await self.release(lease_id)
+
+    def metrics(self) -> dict[str, Any]:
+        """No pools here: a workspace is made on demand, so only leases in use count."""
+        return {
+            "backend": "local",
+            "languages": {},
+            "leases_in_use": len(self._leases),
+            "waits": 0,
+            "reaped": 0,
+        }
 
     async def close(self) -> None:
         self._closed = True

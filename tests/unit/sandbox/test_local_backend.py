@@ -510,3 +510,12 @@ async def test_node_program_runs_with_its_heap_capped(backend: LocalBackend) -> 
     assert result.verdict is Verdict.OK, result.stderr
     assert result.stdout == "42\n"
     assert hogged.verdict is Verdict.MEMORY_LIMIT
+
+
+async def test_metrics_count_the_leases_in_use(backend: LocalBackend) -> None:
+    before = backend.metrics()["leases_in_use"]
+    lease_id = await backend.acquire("metrics:1", "python")
+    assert backend.metrics()["leases_in_use"] == before + 1
+    assert backend.metrics()["backend"] == "local"
+    await backend.release(lease_id)
+    assert backend.metrics()["leases_in_use"] == before
