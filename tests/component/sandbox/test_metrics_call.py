@@ -31,10 +31,13 @@ async def test_the_docker_backend_reports_its_pools() -> None:
     assert set(reply.metrics["languages"]) == {"python", "c"}
 
 
-async def test_a_backend_without_pools_says_which_it_is() -> None:
+async def test_the_local_backend_reports_its_leases_in_use() -> None:
     backend = LocalBackend()
+    await backend.acquire("metrics:1", "python")
 
     reply = await metrics_reply(backend)
     await backend.close()
 
-    assert reply.metrics == {"backend": "LocalBackend"}
+    assert reply.metrics is not None
+    assert reply.metrics["backend"] == "local"
+    assert reply.metrics["leases_in_use"] == 1

@@ -8,11 +8,18 @@ from shared.grading.templates.base import TestOutcome
 
 
 class FakeRunner:
-    """A ProgramRunner that records each request and answers with canned results."""
+    """A ProgramRunner that records each request and answers with canned results.
 
-    def __init__(self, *results: RunResult | Exception) -> None:
+    `files` are the workspace files as the fake program left them (what read_file sees).
+    """
+
+    def __init__(
+        self, *results: RunResult | Exception, files: dict[str, str | bytes] | None = None
+    ) -> None:
         self._results = list(results)
         self.requests: list[RunRequest] = []
+        self.files = dict(files or {})
+        self.reads: list[str] = []
 
     async def run(self, request: RunRequest) -> RunResult:
         self.requests.append(request)
@@ -22,7 +29,9 @@ class FakeRunner:
         return result
 
     async def read_file(self, path: str) -> bytes | None:
-        return None
+        self.reads.append(path)
+        content = self.files.get(path)
+        return content.encode() if isinstance(content, str) else content
 
 
 def ran(

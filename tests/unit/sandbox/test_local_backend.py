@@ -131,7 +131,7 @@ async def test_cpu_loop_hits_the_time_limit(backend: LocalBackend, lease: str) -
 
     assert result.verdict is Verdict.TIME_LIMIT
     assert result.signal in (signal.SIGXCPU, signal.SIGKILL)
-    assert result.cpu_ms >= 500
+    assert result.cpu_ms >= 450  # the kernel's CPU accounting is coarser than 1 ms
 
 
 async def test_sleeping_program_is_killed_at_the_wall_limit(
