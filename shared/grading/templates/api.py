@@ -16,6 +16,7 @@ never ready or does not answer in time.
 import json
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -530,36 +531,59 @@ def _http_request(params: RequestParams) -> HttpRequest:
     return HttpRequest(params.method, params.path, headers, body)
 
 
+Judge = Callable[[Response], TestOutcome]
+
+
+async def _graded_answer(
+    ctx: GradeContext, params: ServerParams, ready_path: str, request: HttpRequest, judge: Judge
+) -> TestOutcome:
+    """Start the server, ask once, and judge the answer (or report why there is none)."""
+    answer = await ask_server(ctx, params, ready_path, request)
+    return answer if isinstance(answer, TestOutcome) else judge(answer)
+
+
 async def health_check(ctx: GradeContext, params: HealthCheckParams) -> TestOutcome:
     request = HttpRequest("GET", params.path, {}, None)
-    answer = await ask_server(ctx, params, params.path, request)
-    if isinstance(answer, TestOutcome):
-        return answer
-    return _status_outcome(ctx, request, answer, params.expected_status)
+    return await _graded_answer(
+        ctx,
+        params,
+        params.path,
+        request,
+        lambda answer: _status_outcome(ctx, request, answer, params.expected_status),
+    )
 
 
 async def check_status_code(ctx: GradeContext, params: StatusCodeParams) -> TestOutcome:
     request = _http_request(params)
-    answer = await ask_server(ctx, params, params.ready_path, request)
-    if isinstance(answer, TestOutcome):
-        return answer
-    return _status_outcome(ctx, request, answer, params.expected_status)
+    return await _graded_answer(
+        ctx,
+        params,
+        params.ready_path,
+        request,
+        lambda answer: _status_outcome(ctx, request, answer, params.expected_status),
+    )
 
 
 async def check_response_json(ctx: GradeContext, params: ResponseJsonParams) -> TestOutcome:
     request = _http_request(params)
-    answer = await ask_server(ctx, params, params.ready_path, request)
-    if isinstance(answer, TestOutcome):
-        return answer
-    return _json_outcome(ctx, request, answer, params.expected_json)
+    return await _graded_answer(
+        ctx,
+        params,
+        params.ready_path,
+        request,
+        lambda answer: _json_outcome(ctx, request, answer, params.expected_json),
+    )
 
 
 async def check_headers(ctx: GradeContext, params: HeadersParams) -> TestOutcome:
     request = _http_request(params)
-    answer = await ask_server(ctx, params, params.ready_path, request)
-    if isinstance(answer, TestOutcome):
-        return answer
-    return _headers_outcome(ctx, request, answer, params.expected_headers)
+    return await _graded_answer(
+        ctx,
+        params,
+        params.ready_path,
+        request,
+        lambda answer: _headers_outcome(ctx, request, answer, params.expected_headers),
+    )
 
 
 HEALTH_CHECK = TestFunction(
