@@ -10,6 +10,9 @@ KNOWN_LANGUAGES = ("python", "java", "c", "cpp", "node")
 # Bounds what every step message carries: the config, custom modules included, rides along.
 CUSTOM_TEMPLATE_MAX_BYTES = 64 * 1024
 MAX_CUSTOM_TEMPLATES = 8
+# Upper bounds of the default per-test limits a config may set.
+MAX_TIME_LIMIT_MS = 60_000
+MAX_MEMORY_LIMIT_MB = 4096
 
 
 class CustomTemplateSource(Contract):
@@ -45,6 +48,10 @@ class GradingConfigIn(Contract):
     languages: list[str] = Field(default_factory=lambda: ["python"], min_length=1)
     include_feedback: bool = True
     locale: str = "en"
+    # The limits of every test that runs the program and sets none of its own; unset,
+    # the grading service's defaults (GRADING_DEFAULT_*) apply.
+    time_limit_ms: int | None = Field(default=None, gt=0, le=MAX_TIME_LIMIT_MS)
+    memory_limit_mb: int | None = Field(default=None, gt=0, le=MAX_MEMORY_LIMIT_MB)
     # When set, EXPORT posts the result there, signed with the export service's secret.
     export_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
 

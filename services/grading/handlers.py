@@ -17,8 +17,10 @@ from contracts.results import ResultTree
 from contracts.steps import StepName
 from services.grading.logic import (
     LeasedRunner,
+    LimitDefaults,
     decoded,
     grade_message,
+    limit_defaults,
     precomputed_outcomes,
     structural_message,
     structural_outcomes,
@@ -43,12 +45,14 @@ class GradingHandlers:
     async def grade_step(self, request: StepRequest, step: StepName) -> StepOutcome:
         tree = config_tree(request.config)
         files = await self.blobs.read_manifest(request.submission.manifest)
+        service = LimitDefaults(self.default_time_limit_ms, self.default_memory_limit_mb)
+        limits = limit_defaults(request.config, service)
         context = GradeContext(
             language=request.submission.language,
             files=decoded(files),
             runner=self._runner(request),
-            default_time_limit_ms=self.default_time_limit_ms,
-            default_memory_limit_mb=self.default_memory_limit_mb,
+            default_time_limit_ms=limits.time_limit_ms,
+            default_memory_limit_mb=limits.memory_limit_mb,
             locale=student_locale(request),
         )
         result = await grade(tree, context, precomputed_outcomes(request.context))

@@ -4,8 +4,9 @@ test outcomes steps hand over to GRADE (STRUCTURAL_ANALYSIS computes its own her
 import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+from contracts.config import GradingConfigIn
 from contracts.messages import StepRequest
 from contracts.results import ResultTree
 from contracts.sandbox import RunRequest, RunResult
@@ -34,6 +35,21 @@ class LeasedRunner:
 
     async def read_file(self, path: str) -> bytes | None:
         return await self.sandbox.read_file(self.lease_id, path)
+
+
+class LimitDefaults(NamedTuple):
+    """The limits of a test that sets none of its own."""
+
+    time_limit_ms: int
+    memory_limit_mb: int
+
+
+def limit_defaults(config: GradingConfigIn, service: LimitDefaults) -> LimitDefaults:
+    """The config's default limits where it sets them, else the grading service's."""
+    return LimitDefaults(
+        time_limit_ms=config.time_limit_ms or service.time_limit_ms,
+        memory_limit_mb=config.memory_limit_mb or service.memory_limit_mb,
+    )
 
 
 def student_locale(request: StepRequest) -> str:

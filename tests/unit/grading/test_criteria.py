@@ -186,7 +186,7 @@ def test_an_unknown_test_function_lists_the_known_ones() -> None:
     problem = only_problem(in_base({"name": "expect_outptu"}))
     assert problem["loc"] == ["criteria_config", "base", "tests", 0, "name"]
     assert "'expect_outptu'" in problem["msg"]
-    assert "dont_fail, expect_output" in problem["msg"]
+    assert "dont_fail, expect_file_artifact, expect_output" in problem["msg"]
 
 
 def test_an_unknown_type_is_reported_at_the_type_key() -> None:
