@@ -2,11 +2,11 @@
 what it prints (expect_output), that it ends cleanly (dont_fail), or a file it writes in
 its working directory (expect_file_artifact)."""
 
-import re
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
+import regex
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from contracts.sandbox import RunRequest, RunResult
@@ -74,8 +74,8 @@ class ExpectFileArtifactParams(ProgramParams):
     def _valid_pattern(cls, content: str, info: ValidationInfo) -> str:
         if info.data.get("match") == "regex":
             try:
-                re.compile(content)
-            except re.error as error:
+                regex.compile(content)
+            except regex.error as error:
                 raise ValueError(f"not a valid regular expression: {error}") from None
         return content
 
@@ -173,6 +173,19 @@ def _runner(ctx: GradeContext) -> ProgramRunner:
     return ctx.runner
 
 
+# The instructor's pattern meets text the student's program wrote: bound its time, so a
+# pattern that backtracks badly on hostile output cannot stall the grading service.
+PATTERN_TIMEOUT_S = 1.0
+
+
+def _pattern_found(pattern: str, text: str) -> bool:
+    try:
+        return regex.search(pattern, text, timeout=PATTERN_TIMEOUT_S) is not None
+    except TimeoutError as error:
+        limit = f"{PATTERN_TIMEOUT_S:g} s"
+        raise GradingError(f"the expected_content pattern took longer than {limit}") from error
+
+
 def _compare_artifact(
     ctx: GradeContext, params: ExpectFileArtifactParams, result: RunResult, content: str
 ) -> TestOutcome:
@@ -182,7 +195,7 @@ def _compare_artifact(
         passed = params.expected_content in content
         key = "input_output.artifact_contains" if passed else "input_output.artifact_lacks_text"
     else:
-        passed = re.search(params.expected_content, content) is not None
+        passed = _pattern_found(params.expected_content, content)
         key = (
             "input_output.artifact_matches_pattern"
             if passed

@@ -254,3 +254,12 @@ async def test_a_python_program_writing_a_file_is_graded_in_the_local_sandbox() 
     verdicts = {test["name"]: test["verdict"] for test in graded}
     assert verdicts == {"exact": "passed", "regex": "passed", "wrong": "failed", "stale": "failed"}
     assert response["final_score"] == 50
+
+
+async def test_a_pattern_that_backtracks_forever_is_stopped_and_blamed_on_the_setup() -> None:
+    from shared.grading.errors import GradingError
+    from shared.grading.templates.input_output import _pattern_found
+
+    hostile_output = "a" * 60 + "!"
+    with pytest.raises(GradingError, match="took longer than"):
+        _pattern_found(r"^(a|aa)+$", hostile_output)
