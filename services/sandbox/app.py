@@ -22,14 +22,22 @@ async def start(runtime: Runtime, settings: SandboxSettings) -> list[asyncio.Tas
     backend = await open_backend(settings)
     log.info("sandbox backend ready", backend=type(backend).__name__)
     handlers = SandboxHandlers(backend, PostgresBlobStore(runtime.pool))
-    worker = StepWorker(
+    steps = StepWorker(
         "sandbox",
         runtime.bus,
         Inbox(runtime.pool, "sandbox"),
         steps={StepName.SANDBOX: handlers.sandbox_step},
+    )
+    # Its own queue: a release must not wait behind steps waiting for a free container.
+    releases = StepWorker(
+        "sandbox-control",
+        runtime.bus,
+        Inbox(runtime.pool, "sandbox-control"),
+        steps={},
         extra={"sandbox.release.v1": handlers.on_release},
     )
-    await worker.start()
+    await steps.start()
+    await releases.start()
     await serve_rpc(runtime.bus, runtime.bus.topology.sandbox_rpc_queue, handlers.on_call)
     return [asyncio.create_task(close_when_cancelled(backend))]
 

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 from contracts.steps import StepName
 
-SERVICES = ("sandbox", "preflight", "grading", "feedback", "export", "tracker")
+# "sandbox-control" is the sandbox service's second queue: releases must never wait
+# behind SANDBOX steps that are themselves waiting for a container a release would free.
+SERVICES = ("sandbox", "sandbox-control", "preflight", "grading", "feedback", "export", "tracker")
 
 STEP_SERVICE: dict[StepName, str] = {
     StepName.SANDBOX: "sandbox",
@@ -50,7 +52,7 @@ def bindings(service: str) -> list[str]:
     """The routing keys a service's queue is bound to."""
     keys = [step_key(step) for step, owner in STEP_SERVICE.items() if owner == service]
     extra = {
-        "sandbox": [SANDBOX_RELEASE_KEY],
+        "sandbox-control": [SANDBOX_RELEASE_KEY],
         "feedback": [FAILURE_FEEDBACK_KEY],
         "tracker": ["result.*", "tracker.*"],
     }

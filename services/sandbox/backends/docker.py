@@ -102,8 +102,15 @@ class DockerBackend:
         if pending is None:  # one container per owner, even when asked twice at once
             pending = asyncio.create_task(self._new_lease(owner, language))
             self._acquiring[owner] = pending
-            pending.add_done_callback(lambda _task: self._acquiring.pop(owner, None))
+            pending.add_done_callback(lambda task: self._settle_acquire(owner, task))
         return await asyncio.shield(pending)
+
+    def _settle_acquire(self, owner: str, task: asyncio.Task[str]) -> None:
+        """Retrieve the outcome even when nobody waits for it any more (its handler was
+        cancelled at shutdown), so a failure is logged rather than lost."""
+        self._acquiring.pop(owner, None)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("sandbox acquire failed", owner=owner, error=repr(error))
 
     async def put_files(
         self, lease_id: str, files: dict[str, bytes], read_only: bool = False
