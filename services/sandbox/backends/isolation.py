@@ -40,6 +40,36 @@ os.execvp("unshare", ["unshare", *sys.argv[1:]])
 _LOOPBACK_UP = ("--", sys.executable, "-I", "-S", "-c", _LOOPBACK_UP_SOURCE)
 
 
+NETNS_DIR = Path("/run/netns")
+
+
+def lease_network(name: str) -> tuple[str, ...] | None:
+    """As root: a network namespace of the lease's own, loopback up, made once per lease.
+
+    Each run then enters it with nsenter (a few ms) instead of making a namespace and
+    bringing loopback up every time (about 40 ms). None when it cannot be made; the
+    per-run prefix of network_prefix() still isolates then.
+    """
+    if os.geteuid() != 0 or not (_quiet("ip", "netns", "add", name)):
+        return None
+    if not _quiet("ip", "-n", name, "link", "set", "lo", "up"):
+        delete_lease_network(name)
+        return None
+    return ("nsenter", f"--net={NETNS_DIR / name}")
+
+
+def delete_lease_network(name: str) -> None:
+    _quiet("ip", "netns", "delete", name)
+
+
+def _quiet(*argv: str) -> bool:
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
 def network_prefix(isolate_network: bool | None) -> tuple[str, ...] | None:
     """The command prefix that cuts a program off the network; None for no isolation."""
     if isolate_network is False:

@@ -44,7 +44,9 @@ from services.sandbox.backends.base import LeaseNotFound, SandboxError
 from services.sandbox.backends.isolation import (
     SAFE_PATH,
     UidPool,
+    delete_lease_network,
     kill_all_processes_of,
+    lease_network,
     make_root,
     network_prefix,
 )
@@ -66,6 +68,8 @@ class _Lease:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     process_groups: set[int] = field(default_factory=set)
     released: bool = False
+    # nsenter into the lease's own network namespace, when one could be made (as root).
+    network: tuple[str, ...] | None = None
 
 
 class LocalBackend:
@@ -142,6 +146,8 @@ class LocalBackend:
         await self._kill_everything(lease)
         async with lease.lock:  # a run in flight finishes reaping before its directory goes
             await asyncio.to_thread(workspace.remove_tree, lease.workspace)
+        if lease.network is not None:
+            await asyncio.to_thread(delete_lease_network, _netns_name(lease.lease_id))
         if lease.uid_lock_fd is not None:
             os.close(lease.uid_lock_fd)  # frees the uid for the next lease
 
@@ -183,7 +189,9 @@ class LocalBackend:
         directory = Path(tempfile.mkdtemp(prefix="lease-", dir=self._root))
         if uid is not None:
             os.chown(directory, uid, uid)
-        return _Lease(uuid.uuid4().hex, owner, directory, uid, lock_fd)
+        lease_id = uuid.uuid4().hex
+        network = None if self._network_prefix is None else lease_network(_netns_name(lease_id))
+        return _Lease(lease_id, owner, directory, uid, lock_fd, network=network)
 
     def _write_files(self, lease: _Lease, files: dict[str, bytes], read_only: bool) -> None:
         uid = -1 if lease.uid is None else lease.uid
@@ -238,7 +246,8 @@ class LocalBackend:
             return program
         uid = lease.uid
         as_uid = [] if uid is None else ["--setgid", str(uid), "--setuid", str(uid)]
-        return [*self._network_prefix, *as_uid, "--", *program]
+        # nsenter and unshare take the same --setgid/--setuid to drop to the lease's uid.
+        return [*(lease.network or self._network_prefix), *as_uid, "--", *program]
 
     def _limits(
         self, lease: _Lease, request: RunRequest, bound_address_space: bool
@@ -256,6 +265,10 @@ class LocalBackend:
         if lease.uid is not None:  # counted per uid, so only meaningful with one of its own
             limits.append((resource.RLIMIT_NPROC, self._max_processes, self._max_processes))
         return limits
+
+
+def _netns_name(lease_id: str) -> str:
+    return f"autograder-{lease_id[:16]}"
 
 
 def program_name(request: RunRequest) -> str:

@@ -4,6 +4,7 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -519,3 +520,17 @@ async def test_metrics_count_the_leases_in_use(backend: LocalBackend) -> None:
     assert backend.metrics()["backend"] == "local"
     await backend.release(lease_id)
     assert backend.metrics()["leases_in_use"] == before
+
+
+@needs_root
+async def test_a_lease_network_namespace_goes_away_with_the_lease() -> None:
+    backend = LocalBackend(isolate_network=True)
+    lease_id = await backend.acquire("netns:1", "python")
+
+    def namespaces() -> str:
+        return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+    assert f"autograder-{lease_id[:16]}" in namespaces()
+    await backend.release(lease_id)
+    await backend.close()
+    assert f"autograder-{lease_id[:16]}" not in namespaces()
