@@ -48,7 +48,11 @@ class Bus:
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url)
-        self._publish_channel = await self._connection.channel(publisher_confirms=True)
+        # on_return_raises: without it a mandatory message the broker could not route
+        # comes back silently and the publish still "succeeds".
+        self._publish_channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
         await self._declare(self._publish_channel)
 
     async def close(self) -> None:

@@ -62,9 +62,9 @@ async def _settle(
     _bind(envelope)
     try:
         await handler(envelope)
-    except PoisonMessage as error:
-        log.error("poison message dead-lettered", error=str(error))
-        await message.reject(requeue=False)
+    except (PoisonMessage, ValidationError) as error:  # retrying can never help
+        log.error("poison message", error=str(error)[:500])
+        await _give_up(message, envelope, error, on_give_up)
         return "dead_lettered"
     except Exception as error:
         return await _retry_or_give_up(message, envelope, error, delivery_limit, on_give_up)
@@ -85,9 +85,20 @@ async def _retry_or_give_up(
         await message.nack(requeue=True)
         return "retry"
     log.error("handler failed for good", error=repr(error), delivery=attempt, exc_info=error)
-    await on_give_up(envelope, error)
-    await message.reject(requeue=False)
+    await _give_up(message, envelope, error, on_give_up)
     return "gave_up"
+
+
+async def _give_up(
+    message: AbstractIncomingMessage, envelope: Envelope, error: Exception, on_give_up: GiveUp
+) -> None:
+    """Let the service record the failure (a failed step result), then dead-letter."""
+    try:
+        await on_give_up(envelope, error)
+    except Exception:  # the message is dead-lettered anyway: it must never stay unsettled
+        log.exception("giving up failed too")
+    finally:
+        await message.reject(requeue=False)
 
 
 def _bind(envelope: Envelope) -> None:

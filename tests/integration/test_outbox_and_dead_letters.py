@@ -106,3 +106,38 @@ async def test_a_handler_that_keeps_crashing_is_retried_a_bounded_number_of_time
         assert await queue_depth(runtime, topology.dead_queue("export")) == 1
     finally:
         await runtime.close()
+
+
+async def test_an_envelope_whose_payload_does_not_fit_is_dead_lettered_at_once(
+    isolation: Isolation,
+) -> None:
+    from shared.db.inbox import Inbox
+    from shared.worker import StepWorker
+
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        topology = runtime.bus.topology
+        worker = StepWorker("grading", runtime.bus, Inbox(runtime.pool, "grading"), {})
+        await worker.start()
+        accepted = SubmissionAccepted(plan=[], config_id=1, language="c", accepted_at=utcnow())
+        wrong = envelope(accepted, submission_id=1, attempt=1).model_copy(
+            update={"type": "step.requested.v1"}
+        )
+        await runtime.bus.publish(wrong, "step.GRADE")
+        await asyncio.sleep(1.0)
+        assert await queue_depth(runtime, topology.dead_queue("grading")) == 1
+        assert await queue_depth(runtime, topology.queue("grading")) == 0
+    finally:
+        await runtime.close()
+
+
+async def test_publishing_what_no_queue_is_bound_to_is_an_error(isolation: Isolation) -> None:
+    from aio_pika.exceptions import DeliveryError
+
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        accepted = SubmissionAccepted(plan=[], config_id=1, language="c", accepted_at=utcnow())
+        with pytest.raises(DeliveryError):
+            await runtime.bus.publish(envelope(accepted, submission_id=1, attempt=1), "step.NOBODY")
+    finally:
+        await runtime.close()
