@@ -110,13 +110,59 @@ async def create_submission(request: Request, repo: Repo, limits: Limits, bus: B
     return Accepted(id=submission_id)
 
 
+class _TooLarge(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _too_large(limit: int) -> _TooLarge:
+    return _TooLarge(413, f"request body larger than {limit} bytes")
+
+
+async def _too_large_response(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, _TooLarge)
+    return JSONResponse(status_code=error.status, content={"detail": error.detail})
+
+
+def _declared_length(request: Request, limit: int) -> int | None:
+    """Content-Length when given; 413 before reading when it is over the limit."""
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    try:
+        length = int(raw)
+    except ValueError:
+        raise _TooLarge(400, "invalid Content-Length header") from None
+    if length > limit:
+        raise _too_large(limit)
+    return length
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The body, read in pieces and refused as soon as it passes the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _submission_body(request: Request, limits: FileLimits) -> SubmissionIn:
     content_type = request.headers.get("content-type", "")
+    limit = limits.max_request_bytes
+    length = _declared_length(request, limit)
     try:
         if content_type.startswith("multipart/form-data"):
+            if length is None:
+                raise _TooLarge(411, "a multipart request needs a Content-Length header")
             async with request.form() as form:
                 return await archive_files(form, limits)
-        return SubmissionIn.model_validate_json(await request.body())
+        return SubmissionIn.model_validate_json(await _bounded_body(request, limit))
     except ValidationError as error:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
@@ -165,6 +211,7 @@ def create_app(
     app.state.topology = topology
     app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(_TooLarge, _too_large_response)
     return app
 
 

@@ -22,6 +22,7 @@ def limits_from(settings: IntakeSettings) -> FileLimits:
         max_file_bytes=settings.max_file_bytes,
         max_total_bytes=settings.max_total_bytes,
         max_compression_ratio=settings.max_compression_ratio,
+        max_request_bytes=settings.max_request_bytes or 3 * settings.max_total_bytes,
     )
 
 

@@ -6,6 +6,7 @@ import io
 import posixpath
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,53 +145,150 @@ class FileLimits:
     max_file_bytes: int
     max_total_bytes: int
     max_compression_ratio: int
+    max_request_bytes: int
 
 
-def checked_files(files: dict[str, bytes], limits: FileLimits) -> dict[str, bytes]:
+# A path part longer than this cannot be created on common file systems.
+MAX_NAME_BYTES = 255
+# Archive entries are inflated this much at a time, so a lying header cannot make one
+# read expand without bound.
+READ_CHUNK = 64 * 1024
+# zipfile inflates bzip2 and LZMA data without an output bound, whatever size is read.
+SAFE_COMPRESSION = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+UNSAFE_METHOD = "only stored or deflated files are accepted (others risk a zip bomb)"
+BOMB = "archive expands too much (zip bomb?)"
+
+
+def checked_files(
+    files: dict[str, bytes], limits: FileLimits, section: str = "submission_files"
+) -> dict[str, bytes]:
     problems: list[Problem] = []
     clean: dict[str, bytes] = {}
     if not files:
-        problems.append({"loc": ["submission_files"], "msg": "no files were submitted"})
+        problems.append({"loc": [section], "msg": "no files were submitted"})
     if len(files) > limits.max_files:
-        problems.append({"loc": ["submission_files"], "msg": f"more than {limits.max_files} files"})
+        problems.append({"loc": [section], "msg": f"more than {limits.max_files} files"})
     for path, content in files.items():
         try:
-            clean[safe_relative_path(path)] = content
+            normal = safe_relative_path(path)
         except ValueError as error:
-            problems.append({"loc": ["submission_files", path], "msg": str(error)})
+            problems.append({"loc": [section, path], "msg": str(error)})
             continue
+        msg = _collision(normal, clean)
+        if msg is not None:
+            problems.append({"loc": [section, path], "msg": msg})
+            continue
+        clean[normal] = content
         if len(content) > limits.max_file_bytes:
             msg = f"file is larger than {limits.max_file_bytes} bytes"
-            problems.append({"loc": ["submission_files", path], "msg": msg})
+            problems.append({"loc": [section, path], "msg": msg})
+    problems += _prefix_problems(clean, files, section)
     if sum(len(c) for c in files.values()) > limits.max_total_bytes:
         msg = f"files add up to more than {limits.max_total_bytes} bytes"
-        problems.append({"loc": ["submission_files"], "msg": msg})
+        problems.append({"loc": [section], "msg": msg})
     if problems:
         raise InvalidSubmission(problems)
     return clean
 
 
+def _collision(normal: str, seen: dict[str, bytes]) -> str | None:
+    """Why a normalised path cannot be added to `seen`, or None when it can."""
+    long = [part for part in normal.split("/") if len(part.encode()) > MAX_NAME_BYTES]
+    if long:
+        return f"a file or folder name is longer than {MAX_NAME_BYTES} bytes"
+    if normal in seen:
+        return f"path {normal!r} is given more than once"
+    return None
+
+
+def _prefix_problems(
+    clean: dict[str, bytes], original: dict[str, bytes], section: str
+) -> list[Problem]:
+    """A file whose path is also a folder of another file cannot be written."""
+    folders = {posixpath.dirname(p) for p in clean}
+    folders |= {f for d in folders for f in _parents(d)}
+    named = {safe_relative_path(p): p for p in original if _is_safe(p)}
+    return [
+        {"loc": [section, named[p]], "msg": f"{p!r} is both a file and a folder"}
+        for p in clean
+        if p in folders
+    ]
+
+
+def _parents(folder: str) -> list[str]:
+    parts = folder.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _is_safe(path: str) -> bool:
+    try:
+        safe_relative_path(path)
+    except ValueError:
+        return False
+    return True
+
+
 def files_from_archive(data: bytes, limits: FileLimits) -> dict[str, bytes]:
-    """Unpack a zip safely: no links, no escapes, no bombs. Directories are skipped."""
+    """Unpack a zip safely: no links, no escapes, no bombs. Directories are skipped.
+
+    Blocking (it inflates the archive): call it off the event loop."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, EOFError, ValueError) as error:
         raise InvalidSubmission([{"loc": ["archive"], "msg": "not a zip archive"}]) from error
-    entries = [info for info in archive.infolist() if not info.is_dir()]
-    _check_entries(entries, len(data), limits)
-    files = {info.filename: archive.read(info) for info in entries}
-    return checked_files(files, limits)
+    with archive:
+        entries = [info for info in archive.infolist() if not info.is_dir()]
+        _check_entries(entries, len(data), limits)
+        budget = _Budget(
+            limits, min(limits.max_total_bytes, len(data) * limits.max_compression_ratio)
+        )
+        files = {info.filename: _read_entry(archive, info, budget) for info in entries}
+    return checked_files(files, limits, section="archive")
+
+
+class _Budget:
+    """What may still be inflated: the whole archive, bounded however its headers lie."""
+
+    def __init__(self, limits: FileLimits, total: int) -> None:
+        self.per_file = limits.max_file_bytes
+        self.left = total
+
+    def spend(self, file_bytes: int, chunk: int) -> None:
+        self.left -= chunk
+        if file_bytes > self.per_file or self.left < 0:
+            raise InvalidSubmission([{"loc": ["archive"], "msg": BOMB}])
+
+
+def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with archive.open(info) as stream:
+            while chunk := stream.read(READ_CHUNK):
+                size += len(chunk)
+                budget.spend(size, len(chunk))
+                chunks.append(chunk)
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error) as error:
+        msg = f"this file in the archive cannot be read: {error}"
+        raise InvalidSubmission([{"loc": ["archive", info.filename], "msg": msg}]) from error
+    return b"".join(chunks)
 
 
 def _check_entries(entries: list[zipfile.ZipInfo], size: int, limits: FileLimits) -> None:
     declared = sum(info.file_size for info in entries)
     problems: list[Problem] = []
+    names = [info.filename for info in entries]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append({"loc": ["archive", name], "msg": f"path {name!r} is given more than once"})
     if declared > limits.max_total_bytes or declared > max(size, 1) * limits.max_compression_ratio:
-        problems.append({"loc": ["archive"], "msg": "archive expands too much (zip bomb?)"})
+        problems.append({"loc": ["archive"], "msg": BOMB})
     for info in entries:
         if stat.S_ISLNK(info.external_attr >> 16):
             problems.append(
                 {"loc": ["archive", info.filename], "msg": "symbolic links are not allowed"}
             )
+        elif info.compress_type not in SAFE_COMPRESSION:
+            msg = f"this file in the archive cannot be read: {UNSAFE_METHOD}"
+            problems.append({"loc": ["archive", info.filename], "msg": msg})
     if problems:
         raise InvalidSubmission(problems)

@@ -16,3 +16,5 @@ class IntakeSettings(CommonSettings):
     max_total_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     # An archive expanding more than this many times its size is treated as a zip bomb.
     max_compression_ratio: int = Field(default=100, gt=0)
+    # A request body larger than this is refused unread; None means 3 x max_total_bytes.
+    max_request_bytes: int | None = Field(default=None, gt=0)

@@ -1,5 +1,6 @@
 """Accepting a submission: checks, the first two steps, and the outbox messages."""
 
+import asyncio
 from typing import Any
 
 from fastapi import HTTPException
@@ -49,7 +50,8 @@ async def archive_files(form: FormData, limits: FileLimits) -> SubmissionIn:
         )
     fields = {k: v for k, v in form.items() if k != "archive" and isinstance(v, str)}
     body = SubmissionIn.model_validate(fields)
-    files = files_from_archive(await archive.read(), limits)
+    data = await archive.read()
+    files = await asyncio.to_thread(files_from_archive, data, limits)
     return body.model_copy(update={"archive_files": files})
 
 

@@ -8,6 +8,7 @@ from services.tracker.adapters.postgres import PostgresAttemptStore
 from services.tracker.handlers import Tracker
 from services.tracker.settings import TrackerSettings
 from shared.db.inbox import Inbox
+from shared.db.outbox import OutboxRelay
 from shared.runtime import Runtime
 from shared.worker import StepWorker
 
@@ -15,7 +16,7 @@ log = structlog.get_logger()
 
 
 async def start(runtime: Runtime, settings: TrackerSettings) -> list[asyncio.Task[None]]:
-    tracker = Tracker(PostgresAttemptStore(runtime.pool), runtime.bus)
+    tracker = Tracker(PostgresAttemptStore(runtime.pool), runtime.bus, runtime.bus.topology)
     worker = StepWorker(
         "tracker",
         runtime.bus,
@@ -28,7 +29,11 @@ async def start(runtime: Runtime, settings: TrackerSettings) -> list[asyncio.Tas
         },
     )
     await worker.start()
-    return [asyncio.create_task(sweep_forever(tracker, settings))]
+    relay = OutboxRelay(runtime.pool, runtime.bus)  # publishes what _finish queued
+    return [
+        asyncio.create_task(sweep_forever(tracker, settings)),
+        asyncio.create_task(relay.run()),
+    ]
 
 
 async def sweep_forever(tracker: Tracker, settings: TrackerSettings) -> None:

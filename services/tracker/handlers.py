@@ -23,11 +23,19 @@ from contracts.messages import (
     envelope,
 )
 from contracts.steps import PipelineStatus, StepName, StepStatus, SubmissionStatus
-from services.tracker.logic import AttemptState, Decision, FinalRecord, decide, final_record
-from services.tracker.ports import AttemptStore
+from services.tracker.logic import (
+    AttemptState,
+    Decision,
+    FinalRecord,
+    decide,
+    final_record,
+    first_failure,
+)
+from services.tracker.ports import AttemptStore, AttemptTx
 from shared.messaging.topology import (
     FAILURE_FEEDBACK_KEY,
     SANDBOX_RELEASE_KEY,
+    Topology,
     status_key,
 )
 from shared.pipeline import internal_error, to_result
@@ -42,6 +50,7 @@ class Publisher(Protocol):
 class Tracker:
     store: AttemptStore
     bus: Publisher
+    topology: Topology
 
     async def on_accepted(self, message: Envelope) -> None:
         await self._status(message, StatusEvent(status=SubmissionStatus.QUEUED))
@@ -55,18 +64,10 @@ class Tracker:
                 return
             decision = decide(state)
             if decision is Decision.SUCCEEDED:
-                record = final_record(state, PipelineStatus.SUCCESS)
-                await tx.finish(record)
-        await self._after_step(message, result, state, decision)
-
-    async def _after_step(
-        self, message: Envelope, result: StepResult, state: AttemptState, decision: Decision
-    ) -> None:
-        if decision is Decision.SUCCEEDED:
-            await self._finished(message, final_record(state, PipelineStatus.SUCCESS), state)
-        elif decision is Decision.FAILED and result.status is StepStatus.FAIL:
+                await self._finish(tx, message, final_record(state, PipelineStatus.SUCCESS), state)
+        if decision is Decision.FAILED and result.status is StepStatus.FAIL:
             await self._request_failure_feedback(message, result, state)
-        else:
+        elif decision is Decision.RUNNING:
             running = StatusEvent(status=SubmissionStatus.RUNNING, step=result.step)
             await self._status(message, running)
 
@@ -77,42 +78,50 @@ class Tracker:
             if state.finished:
                 await tx.set_feedback_if_missing(rendered.feedback)
                 return
-            status = PipelineStatus.FAILED
-            record = final_record(state, status, feedback=rendered.feedback)
-            await tx.finish(record)
-        await self._finished(message, record, state)
+            record = final_record(state, PipelineStatus.FAILED, feedback=rendered.feedback)
+            await self._finish(tx, message, record, state)
 
     async def interrupt(self, submission_id: int, attempt: int) -> None:
-        """A pipeline that made no progress for too long ends as INTERRUPTED."""
-        async with self.store.attempt(submission_id, attempt) as tx:
-            state = await tx.state()
-            if state.finished:
-                return
-            record = final_record(state, PipelineStatus.INTERRUPTED)
-            await tx.finish(record)
+        """A pipeline with no progress for too long ends: FAILED at its failed step when
+        only the failure text never came, else INTERRUPTED at the step it stalled in."""
         cause = envelope(
             StatusEvent(status=SubmissionStatus.FAILED),
             submission_id=submission_id,
             attempt=attempt,
         )
-        await self._finished(cause, record, state)
-        stalled = _stalled_step(state)
-        failed = to_result(stalled, internal_error(stalled, TimeoutError()), state.plan, cause.time)
+        async with self.store.attempt(submission_id, attempt) as tx:
+            state = await tx.state()
+            if state.finished:
+                return
+            failed = first_failure(state)
+            status = PipelineStatus.FAILED if failed else PipelineStatus.INTERRUPTED
+            await self._finish(tx, cause, final_record(state, status), state)
+        if failed is None:
+            stalled = _stalled_step(state)
+            failed = to_result(
+                stalled, internal_error(stalled, TimeoutError()), state.plan, cause.time
+            )
         await self._request_failure_feedback(cause, failed, state)
 
-    async def _finished(self, cause: Envelope, record: FinalRecord, state: AttemptState) -> None:
-        execution = record.pipeline_execution
+    async def _finish(
+        self, tx: AttemptTx, cause: Envelope, record: FinalRecord, state: AttemptState
+    ) -> None:
+        """Finish the attempt, and in the same transaction queue (outbox) its final status
+        event and the sandbox release: a crash after the commit cannot lose them."""
+        await tx.finish(record)
         event = StatusEvent(
             status=record.status,
             final_score=record.final_score,
-            failed_at_step=execution.get("failed_at_step"),
+            failed_at_step=record.pipeline_execution.get("failed_at_step"),
         )
-        await self._status(cause, event)
+        sid, attempt, caused_by = cause.submission_id, cause.attempt, cause.message_id
+        status = envelope(event, submission_id=sid, attempt=attempt, causation_id=caused_by)
+        await tx.enqueue(self.topology.status_exchange, status_key(event.status.value), status)
         if StepName.SANDBOX in state.plan:
             release = envelope(
-                SandboxRelease(), submission_id=cause.submission_id, attempt=cause.attempt
+                SandboxRelease(), submission_id=sid, attempt=attempt, causation_id=caused_by
             )
-            await self.bus.publish(release, SANDBOX_RELEASE_KEY)
+            await tx.enqueue(self.topology.pipeline_exchange, SANDBOX_RELEASE_KEY, release)
 
     async def _request_failure_feedback(
         self, cause: Envelope, failed: StepResult, state: AttemptState

@@ -3,7 +3,7 @@
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from contracts.messages import StepResult
+from contracts.messages import Envelope, StepResult
 from services.tracker.logic import AttemptState, FinalRecord
 
 
@@ -14,6 +14,7 @@ class AttemptTx(Protocol):
     async def state(self) -> AttemptState: ...
     async def finish(self, record: FinalRecord) -> None: ...
     async def set_feedback_if_missing(self, feedback: str) -> None: ...
+    async def enqueue(self, exchange: str, routing_key: str, message: Envelope) -> None: ...
 
 
 class AttemptStore(Protocol):

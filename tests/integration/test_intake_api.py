@@ -1,7 +1,9 @@
 """The intake API's answers to good and bad input (real PostgreSQL, in-process ASGI)."""
 
+import dataclasses
 import io
 import stat
+import struct
 import zipfile
 from collections.abc import AsyncIterator
 
@@ -11,6 +13,7 @@ import pytest
 from services.intake.adapters.postgres import IntakeRepository
 from services.intake.api import create_app
 from services.intake.app import limits_from
+from services.intake.logic import FileLimits
 from services.intake.settings import IntakeSettings
 from shared.runtime import Runtime
 from tests.conftest import demo_files
@@ -20,11 +23,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def api(isolation: Isolation) -> AsyncIterator[httpx.AsyncClient]:
+def limits() -> FileLimits:
+    return limits_from(IntakeSettings())
+
+
+@pytest.fixture
+async def api(isolation: Isolation, limits: FileLimits) -> AsyncIterator[httpx.AsyncClient]:
     runtime = await Runtime.open(isolation.settings())
-    app = create_app(
-        IntakeRepository(runtime.pool), limits_from(IntakeSettings()), runtime.bus.topology
-    )
+    app = create_app(IntakeRepository(runtime.pool), limits, runtime.bus.topology)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
         yield client
@@ -100,6 +106,18 @@ async def test_bad_submissions_are_refused_with_the_field_named(
             ["body", "submission_files", "/etc/passwd"],
         ),
         ({**good, "submission_files": {}}, ["body", "submission_files"]),
+        (
+            {**good, "submission_files": {"a/b.py": "1", "./a/b.py": "2"}},
+            ["body", "submission_files", "./a/b.py"],
+        ),
+        (
+            {**good, "submission_files": {"a": "1", "a/b.py": "2"}},
+            ["body", "submission_files", "a"],
+        ),
+        (
+            {**good, "submission_files": {"x" * 256: "1"}},
+            ["body", "submission_files", "x" * 256],
+        ),
         ({k: v for k, v in good.items() if k != "language"}, ["body", "language"]),
     ]
     for body, loc in cases:
@@ -117,6 +135,26 @@ def zip_with(entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
+def patched(data: bytes, local: int, central: int, fmt: str, value: int) -> bytes:
+    """A one-entry zip with a field rewritten in its local and central headers."""
+    out = bytearray(data)
+    struct.pack_into(fmt, out, local, value)
+    struct.pack_into(fmt, out, data.index(b"PK\x01\x02") + central, value)
+    return bytes(out)
+
+
+def lying_bzip2_bomb() -> bytes:
+    """50 MB of zeros in bzip2 (a few hundred bytes) whose headers say 10 bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("main.py", b"0" * 50_000_000)
+    return patched(buffer.getvalue(), 22, 24, "<I", 10)
+
+
+def broken(local: int, central: int, fmt: str, value: int) -> bytes:
+    return patched(zip_with([("main.py", b"print('hi')\n" * 50)]), local, central, fmt, value)
+
+
 def symlink(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
     info = zipfile.ZipInfo(name)
     info.external_attr = (stat.S_IFLNK | 0o777) << 16
@@ -130,19 +168,27 @@ def symlink(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
         ([("../main.py", b"print(1)")], "leaves the submission folder"),
         ([("/main.py", b"print(1)")], "absolute path"),
         ([("main.py", b"0" * 50_000_000)], "zip bomb"),
+        (lying_bzip2_bomb(), "zip bomb"),
+        (broken(14, 16, "<I", 0xDEADBEEF), "Bad CRC"),
+        (broken(6, 8, "<H", 1), "encrypted"),
+        ([("a/b.py", b"1"), ("./a/b.py", b"2")], "more than once"),
+        ([("a", b"1"), ("a/b.py", b"2")], "both a file and a folder"),
+        ([("x" * 256, b"1")], "longer than 255 bytes"),
     ],
 )
 async def test_hostile_archives_are_rejected(
-    api: httpx.AsyncClient, demo_config: dict, entries: list, why: str
+    api: httpx.AsyncClient, demo_config: dict, entries: list | bytes, why: str
 ) -> None:
     config_id = (await api.post("/api/v1/configs", json=demo_config)).json()["id"]
+    data = entries if isinstance(entries, bytes) else zip_with(entries)
     response = await api.post(
         "/api/v1/submissions",
         data={"grading_config_id": str(config_id), "language": "python"},
-        files={"archive": ("code.zip", zip_with(entries), "application/zip")},
+        files={"archive": ("code.zip", data, "application/zip")},
     )
-    assert response.status_code == 422
+    assert response.status_code == 422, response.text
     assert why in response.text
+    assert response.json()["detail"][0]["loc"][:2] == ["body", "archive"]
     assert (await api.get("/api/v1/submissions/1")).status_code == 404
 
 
@@ -213,3 +259,49 @@ async def test_a_custom_template_with_a_syntax_error_is_refused_at_its_source(
     (error,) = response.json()["detail"]
     assert error["loc"] == ["body", "custom_templates", 0, "source"]
     assert error["msg"].startswith("line 6")
+
+
+@pytest.mark.parametrize(
+    "limits", [dataclasses.replace(limits_from(IntakeSettings()), max_request_bytes=2000)]
+)
+async def test_a_request_body_over_the_limit_is_refused_unread(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    config_id = (await api.post("/api/v1/configs", json=demo_config)).json()["id"]
+    body = {
+        "grading_config_id": config_id,
+        "language": "python",
+        "submission_files": {"main.py": "print(1)\n" * 300},
+    }
+    response = await api.post("/api/v1/submissions", json=body)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "request body larger than 2000 bytes"}
+
+    async def chunked(data: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 500):
+            yield data[start : start + 500]
+
+    raw = httpx.Request("POST", "http://intake", json=body).content
+    streamed = await api.post(
+        "/api/v1/submissions", content=chunked(raw), headers={"content-type": "application/json"}
+    )
+    assert "content-length" not in streamed.request.headers
+    assert streamed.status_code == 413
+    assert streamed.json() == {"detail": "request body larger than 2000 bytes"}
+
+    multipart = await api.post(
+        "/api/v1/submissions",
+        content=chunked(b"--x--\r\n"),
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert multipart.status_code == 411
+    assert "Content-Length" in multipart.json()["detail"]
+
+    small = {**body, "submission_files": {"main.py": "print(1)\n"}}
+    assert (await api.post("/api/v1/submissions", json=small)).status_code == 202
+    streamed_small = await api.post(
+        "/api/v1/submissions",
+        content=chunked(httpx.Request("POST", "http://intake", json=small).content),
+        headers={"content-type": "application/json"},
+    )
+    assert streamed_small.status_code == 202

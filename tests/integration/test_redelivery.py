@@ -72,7 +72,7 @@ async def test_the_tracker_records_a_duplicated_step_result_once(
     runtime = await Runtime.open(isolation.settings())
     try:
         submission_id, request = await seeded_submission(runtime, demo_config)
-        tracker = Tracker(PostgresAttemptStore(runtime.pool), runtime.bus)
+        tracker = Tracker(PostgresAttemptStore(runtime.pool), runtime.bus, runtime.bus.topology)
         loaded = StepOutcome.success("loaded")
         result = to_result(StepName.LOAD_TEMPLATE, loaded, request.plan, utcnow())
         first = envelope(
@@ -91,5 +91,33 @@ async def test_the_tracker_records_a_duplicated_step_result_once(
             "SELECT status FROM attempts WHERE submission_id = $1", submission_id
         )
         assert status == "running"
+    finally:
+        await runtime.close()
+
+
+async def test_finishing_queues_the_final_status_and_release_once_even_when_redelivered(
+    isolation: Isolation, demo_config: dict
+) -> None:
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        submission_id, _ = await seeded_submission(runtime, demo_config)
+        plan = [StepName.LOAD_TEMPLATE, StepName.SANDBOX]
+        await runtime.pool.execute("UPDATE attempts SET plan = $1", [s.value for s in plan])
+        tracker = Tracker(PostgresAttemptStore(runtime.pool), runtime.bus, runtime.bus.topology)
+        messages = [
+            envelope(
+                to_result(step, StepOutcome.success("ok"), plan, utcnow()),
+                submission_id=submission_id,
+                attempt=1,
+                step=step,
+            )
+            for step in plan
+        ]
+        for message in [*messages, messages[-1]]:  # the last one is redelivered
+            await tracker.on_step_completed(message)
+        rows = await runtime.pool.fetch("SELECT routing_key FROM outbox ORDER BY id")
+        assert [row["routing_key"] for row in rows] == ["submission.completed", "sandbox.release"]
+        status = await runtime.pool.fetchval("SELECT status FROM attempts")
+        assert status == "completed"
     finally:
         await runtime.close()

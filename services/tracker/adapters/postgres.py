@@ -6,9 +6,10 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from contracts.messages import StepResult
+from contracts.messages import Envelope, StepResult
 from contracts.steps import StepName
 from services.tracker.logic import AttemptState, FinalRecord
+from shared.db.outbox import enqueue
 
 
 class PostgresAttemptTx:
@@ -87,6 +88,10 @@ class PostgresAttemptTx:
             *self.key,
             record.status.value,
         )
+
+    async def enqueue(self, exchange: str, routing_key: str, message: Envelope) -> None:
+        """Into the outbox, in this transaction; the relay publishes it after the commit."""
+        await enqueue(self.connection, exchange, routing_key, message)
 
     async def set_feedback_if_missing(self, feedback: str) -> None:
         await self.connection.execute(
