@@ -160,6 +160,10 @@ class DockerBackend:
         await self._pool.give_back(lease.container_id)
 
     async def release_owner(self, owner: str) -> None:
+        # An acquire still waiting for a container would otherwise lease one afterwards
+        # that nobody releases until its TTL.
+        if (pending := self._acquiring.get(owner)) is not None:
+            pending.cancel()
         lease_id = self._lease_by_owner.get(owner)
         if lease_id is not None:
             await self.release(lease_id)
