@@ -61,6 +61,9 @@ class StepWorker:
 
     async def _run_step(self, message: Envelope) -> None:
         step = self._step_of(message)
+        if await self.inbox.attempt_finished(message):
+            log.info("attempt already finished; step skipped")
+            return
         request = message.payload(StepRequest)
         started = utcnow()
         outcome = await self.steps[step](request, step)

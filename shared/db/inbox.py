@@ -50,6 +50,17 @@ class Inbox:
         )
         return row is not None
 
+    async def attempt_finished(self, envelope: Envelope) -> bool:
+        """Whether the tracker already ended this attempt (e.g. interrupted it): its
+        queued steps must not run, nor lease a sandbox nobody would release."""
+        finished = await self.pool.fetchval(
+            "SELECT finished_at IS NOT NULL FROM attempts"
+            " WHERE submission_id = $1 AND attempt = $2",
+            envelope.submission_id,
+            envelope.attempt,
+        )
+        return bool(finished)
+
     async def mark(self, envelope: Envelope) -> None:
         await self.pool.execute(
             "INSERT INTO processed_messages (consumer, key) VALUES ($1, $2) ON CONFLICT DO NOTHING",

@@ -39,6 +39,9 @@ class FakeInbox:
     async def seen(self, message: Envelope) -> bool:
         return str(message.message_id) in self.marked
 
+    async def attempt_finished(self, message: Envelope) -> bool:
+        return False
+
     async def mark(self, message: Envelope) -> None:
         self.marked.add(str(message.message_id))
 

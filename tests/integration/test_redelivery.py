@@ -121,3 +121,28 @@ async def test_finishing_queues_the_final_status_and_release_once_even_when_rede
         assert status == "completed"
     finally:
         await runtime.close()
+
+
+async def test_a_step_of_an_attempt_the_tracker_already_ended_is_skipped(
+    isolation: Isolation, demo_config: dict
+) -> None:
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        submission_id, request = await seeded_submission(runtime, demo_config)
+        ran: list[StepName] = []
+
+        async def focus(req: StepRequest, step: StepName) -> StepOutcome:
+            ran.append(step)
+            return StepOutcome.success("ranked")
+
+        inbox = Inbox(runtime.pool, "grading")
+        await StepWorker("grading", runtime.bus, inbox, {StepName.FOCUS: focus}).start()
+        await runtime.pool.execute("UPDATE attempts SET finished_at = now(), status = 'failed'")
+        work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
+        await runtime.bus.publish(work, step_key(StepName.FOCUS))
+        await asyncio.sleep(1.0)
+        assert ran == []
+        assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 0
+        assert await queue_depth(runtime, runtime.bus.topology.queue("grading")) == 0
+    finally:
+        await runtime.close()
