@@ -1,11 +1,12 @@
 """A redelivered or duplicated message changes nothing (real RabbitMQ and PostgreSQL)."""
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from contracts.config import GradingConfigIn
-from contracts.messages import StepRequest, SubmissionInfo, envelope, utcnow
+from contracts.messages import Envelope, StepRequest, SubmissionInfo, envelope, utcnow
 from contracts.steps import StepName
 from services.intake.adapters.postgres import IntakeRepository, NewSubmission
 from services.tracker.adapters.postgres import PostgresAttemptStore
@@ -39,110 +40,93 @@ async def seeded_submission(runtime: Runtime, demo_config: dict) -> tuple[int, S
     return submission_id, StepRequest(plan=plan, config=config, submission=info, context=context)
 
 
+@pytest.fixture
+async def runtime(isolation: Isolation) -> AsyncIterator[Runtime]:
+    opened = await Runtime.open(isolation.settings())
+    yield opened
+    await opened.close()
+
+
+async def recording_focus_worker(runtime: Runtime) -> list[StepName]:
+    """A grading worker whose FOCUS step only records that it ran."""
+    ran: list[StepName] = []
+
+    async def focus(request: StepRequest, step: StepName) -> StepOutcome:
+        ran.append(step)
+        return StepOutcome.success("ranked")
+
+    inbox = Inbox(runtime.pool, "grading")
+    await StepWorker("grading", runtime.bus, inbox, {StepName.FOCUS: focus}).start()
+    return ran
+
+
+def tracker_of(runtime: Runtime) -> Tracker:
+    return Tracker(PostgresAttemptStore(runtime.pool), runtime.bus, runtime.bus.topology)
+
+
 async def test_a_duplicated_step_request_runs_once_and_publishes_once(
-    isolation: Isolation, demo_config: dict
+    runtime: Runtime, demo_config: dict
 ) -> None:
-    runtime = await Runtime.open(isolation.settings())
-    try:
-        submission_id, request = await seeded_submission(runtime, demo_config)
-        ran: list[StepName] = []
-
-        async def focus(req: StepRequest, step: StepName) -> StepOutcome:
-            ran.append(step)
-            return StepOutcome.success("ranked")
-
-        worker = StepWorker(
-            "grading", runtime.bus, Inbox(runtime.pool, "grading"), {StepName.FOCUS: focus}
-        )
-        await worker.start()
-        work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
-        await runtime.bus.publish(work, step_key(StepName.FOCUS))
-        await runtime.bus.publish(work, step_key(StepName.FOCUS))  # the redelivery
-        await asyncio.sleep(1.0)
-        assert ran == [StepName.FOCUS]
-        assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 1
-        assert await queue_depth(runtime, runtime.bus.topology.queue("feedback")) == 1
-    finally:
-        await runtime.close()
+    submission_id, request = await seeded_submission(runtime, demo_config)
+    ran = await recording_focus_worker(runtime)
+    work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
+    await runtime.bus.publish(work, step_key(StepName.FOCUS))
+    await runtime.bus.publish(work, step_key(StepName.FOCUS))  # the redelivery
+    await asyncio.sleep(1.0)
+    assert ran == [StepName.FOCUS]
+    assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 1
+    assert await queue_depth(runtime, runtime.bus.topology.queue("feedback")) == 1
 
 
 async def test_the_tracker_records_a_duplicated_step_result_once(
-    isolation: Isolation, demo_config: dict
+    runtime: Runtime, demo_config: dict
 ) -> None:
-    runtime = await Runtime.open(isolation.settings())
-    try:
-        submission_id, request = await seeded_submission(runtime, demo_config)
-        tracker = Tracker(PostgresAttemptStore(runtime.pool), runtime.bus, runtime.bus.topology)
-        loaded = StepOutcome.success("loaded")
-        result = to_result(StepName.LOAD_TEMPLATE, loaded, request.plan, utcnow())
-        first = envelope(
-            result, submission_id=submission_id, attempt=1, step=StepName.LOAD_TEMPLATE
-        )
-        second = envelope(
-            result, submission_id=submission_id, attempt=1, step=StepName.LOAD_TEMPLATE
-        )
-        for message in (first, first, second):
-            await tracker.on_step_completed(message)
-        rows = await runtime.pool.fetch(
-            "SELECT step FROM step_events WHERE submission_id = $1", submission_id
-        )
-        assert [row["step"] for row in rows] == ["LOAD_TEMPLATE"]
-        status = await runtime.pool.fetchval(
-            "SELECT status FROM attempts WHERE submission_id = $1", submission_id
-        )
-        assert status == "running"
-    finally:
-        await runtime.close()
+    submission_id, request = await seeded_submission(runtime, demo_config)
+    loaded = StepOutcome.success("loaded")
+    result = to_result(StepName.LOAD_TEMPLATE, loaded, request.plan, utcnow())
+
+    def copy() -> Envelope:  # a new message id each time, as a duplicated publish has
+        return envelope(result, submission_id=submission_id, attempt=1, step=result.step)
+
+    first, second = copy(), copy()
+    for message in (first, first, second):
+        await tracker_of(runtime).on_step_completed(message)
+    rows = await runtime.pool.fetch("SELECT step FROM step_events")
+    assert [row["step"] for row in rows] == ["LOAD_TEMPLATE"]
+    assert await runtime.pool.fetchval("SELECT status FROM attempts") == "running"
 
 
 async def test_finishing_queues_the_final_status_and_release_once_even_when_redelivered(
-    isolation: Isolation, demo_config: dict
+    runtime: Runtime, demo_config: dict
 ) -> None:
-    runtime = await Runtime.open(isolation.settings())
-    try:
-        submission_id, _ = await seeded_submission(runtime, demo_config)
-        plan = [StepName.LOAD_TEMPLATE, StepName.SANDBOX]
-        await runtime.pool.execute("UPDATE attempts SET plan = $1", [s.value for s in plan])
-        tracker = Tracker(PostgresAttemptStore(runtime.pool), runtime.bus, runtime.bus.topology)
-        messages = [
-            envelope(
-                to_result(step, StepOutcome.success("ok"), plan, utcnow()),
-                submission_id=submission_id,
-                attempt=1,
-                step=step,
-            )
-            for step in plan
-        ]
-        for message in [*messages, messages[-1]]:  # the last one is redelivered
-            await tracker.on_step_completed(message)
-        rows = await runtime.pool.fetch("SELECT routing_key FROM outbox ORDER BY id")
-        assert [row["routing_key"] for row in rows] == ["submission.completed", "sandbox.release"]
-        status = await runtime.pool.fetchval("SELECT status FROM attempts")
-        assert status == "completed"
-    finally:
-        await runtime.close()
+    submission_id, _ = await seeded_submission(runtime, demo_config)
+    plan = [StepName.LOAD_TEMPLATE, StepName.SANDBOX]
+    await runtime.pool.execute("UPDATE attempts SET plan = $1", [s.value for s in plan])
+    messages = [
+        envelope(
+            to_result(step, StepOutcome.success("ok"), plan, utcnow()),
+            submission_id=submission_id,
+            attempt=1,
+            step=step,
+        )
+        for step in plan
+    ]
+    for message in [*messages, messages[-1]]:  # the last one is redelivered
+        await tracker_of(runtime).on_step_completed(message)
+    rows = await runtime.pool.fetch("SELECT routing_key FROM outbox ORDER BY id")
+    assert [row["routing_key"] for row in rows] == ["submission.completed", "sandbox.release"]
+    assert await runtime.pool.fetchval("SELECT status FROM attempts") == "completed"
 
 
 async def test_a_step_of_an_attempt_the_tracker_already_ended_is_skipped(
-    isolation: Isolation, demo_config: dict
+    runtime: Runtime, demo_config: dict
 ) -> None:
-    runtime = await Runtime.open(isolation.settings())
-    try:
-        submission_id, request = await seeded_submission(runtime, demo_config)
-        ran: list[StepName] = []
-
-        async def focus(req: StepRequest, step: StepName) -> StepOutcome:
-            ran.append(step)
-            return StepOutcome.success("ranked")
-
-        inbox = Inbox(runtime.pool, "grading")
-        await StepWorker("grading", runtime.bus, inbox, {StepName.FOCUS: focus}).start()
-        await runtime.pool.execute("UPDATE attempts SET finished_at = now(), status = 'failed'")
-        work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
-        await runtime.bus.publish(work, step_key(StepName.FOCUS))
-        await asyncio.sleep(1.0)
-        assert ran == []
-        assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 0
-        assert await queue_depth(runtime, runtime.bus.topology.queue("grading")) == 0
-    finally:
-        await runtime.close()
+    submission_id, request = await seeded_submission(runtime, demo_config)
+    ran = await recording_focus_worker(runtime)
+    await runtime.pool.execute("UPDATE attempts SET finished_at = now(), status = 'failed'")
+    work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
+    await runtime.bus.publish(work, step_key(StepName.FOCUS))
+    await asyncio.sleep(1.0)
+    assert ran == []
+    assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 0
+    assert await queue_depth(runtime, runtime.bus.topology.queue("grading")) == 0

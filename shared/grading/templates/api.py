@@ -553,36 +553,33 @@ async def health_check(ctx: GradeContext, params: HealthCheckParams) -> TestOutc
     )
 
 
-async def check_status_code(ctx: GradeContext, params: StatusCodeParams) -> TestOutcome:
+async def _ask_and_judge(
+    ctx: GradeContext, params: RequestParams, judge: Callable[[HttpRequest, Response], TestOutcome]
+) -> TestOutcome:
+    """The three checks that send the instructor's request once the server is ready."""
     request = _http_request(params)
     return await _graded_answer(
-        ctx,
-        params,
-        params.ready_path,
-        request,
-        lambda answer: _status_outcome(ctx, request, answer, params.expected_status),
+        ctx, params, params.ready_path, request, lambda answer: judge(request, answer)
+    )
+
+
+async def check_status_code(ctx: GradeContext, params: StatusCodeParams) -> TestOutcome:
+    return await _ask_and_judge(
+        ctx, params, lambda req, answer: _status_outcome(ctx, req, answer, params.expected_status)
     )
 
 
 async def check_response_json(ctx: GradeContext, params: ResponseJsonParams) -> TestOutcome:
-    request = _http_request(params)
-    return await _graded_answer(
-        ctx,
-        params,
-        params.ready_path,
-        request,
-        lambda answer: _json_outcome(ctx, request, answer, params.expected_json),
+    return await _ask_and_judge(
+        ctx, params, lambda req, answer: _json_outcome(ctx, req, answer, params.expected_json)
     )
 
 
 async def check_headers(ctx: GradeContext, params: HeadersParams) -> TestOutcome:
-    request = _http_request(params)
-    return await _graded_answer(
+    return await _ask_and_judge(
         ctx,
         params,
-        params.ready_path,
-        request,
-        lambda answer: _headers_outcome(ctx, request, answer, params.expected_headers),
+        lambda req, answer: _headers_outcome(ctx, req, answer, params.expected_headers),
     )
 
 
