@@ -7,6 +7,8 @@ other). Settings are built here, once, and passed down.
 import argparse
 import asyncio
 import contextlib
+import importlib
+import importlib.metadata
 import json
 import sys
 import uuid
@@ -18,40 +20,22 @@ from pydantic import ValidationError
 from contracts.config import GradingConfigIn
 from services.intake.logic import config_problems
 from shared.db import migrate
+from shared.logging import configure_logging
+from shared.messaging.topology import SERVICE_NAMES
 from shared.serve import ServiceEntry, run_until, serve
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, settings_problems
 
 
 def service_entries(names: list[str], port: int | None) -> list[ServiceEntry]:
-    """The chosen services with their settings, built here once."""
+    """The chosen services with their settings, built here once, in start order."""
+    return [_entry(name, port) for name in SERVICE_NAMES if name in names]
+
+
+def _entry(name: str, port: int | None) -> ServiceEntry:
     # Imported here so `autograder grade` does not load what only `serve` needs.
-    from services.export.app import start as export
-    from services.export.settings import ExportSettings
-    from services.feedback.app import start as feedback
-    from services.grading.app import start as grading
-    from services.grading.settings import GradingSettings
-    from services.intake.app import start as intake
-    from services.intake.settings import IntakeSettings
-    from services.preflight.app import start as preflight
-    from services.sandbox.app import start as sandbox
-    from services.sandbox.settings import SandboxSettings
-    from services.tracker.app import start as tracker
-    from services.tracker.settings import TrackerSettings
-
-    intake_settings = IntakeSettings() if port is None else IntakeSettings(port=port)
-    everything = [
-        ServiceEntry("tracker", tracker, TrackerSettings()),
-        ServiceEntry("sandbox", sandbox, SandboxSettings()),
-        ServiceEntry("preflight", preflight, CommonSettings()),
-        ServiceEntry("grading", grading, GradingSettings()),
-        ServiceEntry("feedback", feedback, CommonSettings()),
-        ServiceEntry("export", export, ExportSettings()),
-        ServiceEntry("intake", intake, intake_settings),
-    ]
-    return [entry for entry in everything if entry.name in names]
-
-
-SERVICE_NAMES = ("intake", "sandbox", "preflight", "grading", "feedback", "export", "tracker")
+    app = importlib.import_module(f"services.{name}.app")
+    overrides = {"port": port} if name == "intake" and port is not None else {}
+    return ServiceEntry(name, app.start, app.Settings(**overrides))
 
 
 async def run_services(names: list[str], port: int | None, stop: asyncio.Event) -> None:
@@ -164,6 +148,7 @@ async def _grade_and_close(
     from services.sandbox.backends.base import SandboxError
     from services.sandbox.backends.choose import open_backend
     from services.sandbox.settings import SandboxSettings
+    from shared.ai.client import AiSettings, chat_client_from
 
     # One warm container, of the language graded, is all one submission needs; a
     # namespace of its own keeps concurrent runs from taking each other for leftovers.
@@ -178,7 +163,7 @@ async def _grade_and_close(
     except SandboxError as error:
         return _fail(str(error))
     try:
-        return await grade_files(files, config, language, backend)
+        return await grade_files(files, config, language, backend, chat_client_from(AiSettings()))
     finally:
         await backend.close()
 
@@ -202,8 +187,7 @@ def human_report(response: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def db_upgrade() -> int:
-    settings = CommonSettings()
+def db_upgrade(settings: CommonSettings) -> int:
     applied = asyncio.run(migrate(settings.database_url, settings.db_schema))
     print(f"schema {settings.db_schema}: applied {applied or 'nothing (up to date)'}")
     return 0
@@ -211,6 +195,7 @@ def db_upgrade() -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    root.add_argument("--version", action="version", version=f"autograder {_version()}")
     commands = root.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="run one service, or all in one process")
     serve_cmd.add_argument("service", choices=[*SERVICE_NAMES, "all"])
@@ -247,15 +232,29 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("autograder")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout never installed
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Logs go to stderr, always: stdout is the report (one JSON document with --json).
+    common = CommonSettings()
+    configure_logging(f"autograder-{args.command}", common.log_format, common.log_level)
     if args.command == "serve":
         names = list(SERVICE_NAMES) if args.service == "all" else [args.service]
+        try:
+            entries = service_entries(names, args.port)
+        except ValidationError as error:
+            _fail(f"invalid settings:\n{settings_problems(error)}")
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(service_entries(names, args.port)))
+            asyncio.run(serve(entries))
         return 0
     if args.command == "db":
-        return db_upgrade()
+        return db_upgrade(common)
     return grade(args)
 
 

@@ -12,20 +12,20 @@ from contracts.config import GradingConfig, GradingConfigIn
 from contracts.messages import StepRequest, StepResult, SubmissionInfo, utcnow
 from contracts.sandbox import Manifest, RunRequest, RunResult
 from contracts.steps import PipelineStatus, StepName, StepStatus
+from services.export import app as export_app
 from services.export.adapters.webhook import WebhookExporter
-from services.export.handlers import ExportHandlers
-from services.feedback.ai import make_feedback_step
+from services.feedback import app as feedback_app
 from services.feedback.logic import render_failure
-from services.grading.ai_batch import make_ai_batch_step
-from services.grading.handlers import GradingHandlers
+from services.grading import app as grading_app
 from services.intake.logic import first_steps
-from services.preflight.handlers import PreflightHandlers
+from services.preflight import app as preflight_app
+from services.sandbox import app as sandbox_app
 from services.sandbox.backends.base import SandboxBackend
-from services.sandbox.handlers import SandboxHandlers, owner_of
+from services.sandbox.handlers import owner_of
 from services.tracker.logic import AttemptState, final_record
-from shared.ai.client import AiSettings, ChatClient, chat_client_from
+from shared.ai.client import ChatClient
 from shared.db.blobs import MemoryBlobStore
-from shared.pipeline import StepFunction, hand_over, run_step, to_result
+from shared.pipeline import StepTable, first_work_step, run_pipeline, to_result
 
 SKIPPED_DIRS = {".git", "__pycache__", "node_modules", ".venv"}
 
@@ -57,25 +57,26 @@ def read_directory(root: Path) -> dict[str, bytes]:
     return files
 
 
-def step_functions(
+def step_table(
     backend: SandboxBackend, blobs: MemoryBlobStore, ai: ChatClient | None = None
-) -> dict[StepName, StepFunction]:
+) -> StepTable:
+    """Every service's own step table, on in-process ports."""
     sandbox = DirectSandboxClient(backend, blobs)
-    grading = GradingHandlers(sandbox, blobs)
     return {
-        StepName.SANDBOX: SandboxHandlers(backend, blobs).sandbox_step,
-        StepName.PRE_FLIGHT: PreflightHandlers(sandbox, blobs).preflight_step,
-        StepName.STRUCTURAL_ANALYSIS: grading.structural_step,
-        StepName.AI_BATCH: make_ai_batch_step(ai, blobs),
-        StepName.GRADE: grading.grade_step,
-        StepName.FOCUS: grading.focus_step,
-        StepName.FEEDBACK: make_feedback_step(ai, blobs),
-        StepName.EXPORT: ExportHandlers(WebhookExporter("in-process")).export_step,
+        **sandbox_app.step_table(backend, blobs),
+        **preflight_app.step_table(sandbox, blobs),
+        **grading_app.step_table(sandbox, blobs, ai, grading_app.Settings()),
+        **feedback_app.step_table(ai, blobs),
+        **export_app.step_table(WebhookExporter("in-process")),
     }
 
 
 async def grade_files(
-    files: dict[str, bytes], config_in: GradingConfigIn, language: str, backend: SandboxBackend
+    files: dict[str, bytes],
+    config_in: GradingConfigIn,
+    language: str,
+    backend: SandboxBackend,
+    ai: ChatClient | None = None,
 ) -> dict[str, Any]:
     """Grade one submission; returns the shape of GET /api/v1/submissions/{id}."""
     config = GradingConfig(**config_in.model_dump(), id=0)
@@ -92,22 +93,11 @@ async def grade_files(
     request = StepRequest(plan=first.plan, config=config, submission=info)
     try:
         if results[-1].status is StepStatus.SUCCESS:
-            functions = step_functions(backend, blobs, chat_client_from(AiSettings()))
-            results += await _chain(request, functions)
+            table = step_table(backend, blobs, ai)
+            results += await run_pipeline(table, request, first_work_step(first.plan))
     finally:
         await backend.release_owner(owner_of(0, 1))
     return _response(first.plan, results, language, config.locale)
-
-
-async def _chain(request: StepRequest, functions: dict[StepName, StepFunction]) -> list[StepResult]:
-    results = []
-    for step in request.plan[2:]:
-        result, outcome = await run_step(functions[step], request, step)
-        results.append(result)
-        if result.status is StepStatus.FAIL:
-            break
-        request = hand_over(request, step, outcome)
-    return results
 
 
 def _response(

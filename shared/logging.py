@@ -10,6 +10,11 @@ import sys
 import structlog
 
 
+def _stderr_logger(*_: object) -> structlog.PrintLogger:
+    # sys.stderr read at each log call, not at configure time: it may be replaced since.
+    return structlog.PrintLogger(file=sys.stderr)
+
+
 def configure_logging(service: str, fmt: str = "auto", level: str = "INFO") -> None:
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
@@ -24,7 +29,7 @@ def configure_logging(service: str, fmt: str = "auto", level: str = "INFO") -> N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)

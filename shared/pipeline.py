@@ -4,7 +4,7 @@ Every step service and the in-process runner use these, so the three ways of run
 the pipeline cannot drift apart.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,8 @@ class StepOutcome:
 
 
 StepFunction = Callable[[StepRequest, StepName], Awaitable[StepOutcome]]
+# What a service declares once: the steps it runs, each with its function.
+StepTable = Mapping[StepName, StepFunction]
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ def build_plan(flags: PlanFlags) -> list[StepName]:
 def next_step(plan: list[StepName], step: StepName) -> StepName | None:
     position = plan.index(step)
     return plan[position + 1] if position + 1 < len(plan) else None
+
+
+def first_work_step(plan: list[StepName]) -> StepName | None:
+    """The first step a service runs: intake itself does LOAD_TEMPLATE and BUILD_TREE."""
+    return next_step(plan, StepName.BUILD_TREE)
 
 
 def to_result(
@@ -96,13 +103,43 @@ def internal_error(step: StepName, error: BaseException) -> StepOutcome:
     )
 
 
-async def run_step(
-    function: StepFunction, request: StepRequest, step: StepName
-) -> tuple[StepResult, StepOutcome]:
-    """The in-process mode's way to run a step: a crash is a failed step, as on the bus."""
+@dataclass(frozen=True)
+class Executed:
+    """One step run: its public result, and the next step's work when the chain goes on."""
+
+    result: StepResult
+    next_step: StepName | None = None
+    next_request: StepRequest | None = None
+
+
+def chain(
+    request: StepRequest, step: StepName, outcome: StepOutcome, started: datetime
+) -> Executed:
+    """What follows a step's outcome: a failed step or the last one ends the chain."""
+    result = to_result(step, outcome, request.plan, started)
+    following = next_step(request.plan, step)
+    if outcome.status is not StepStatus.SUCCESS or following is None:
+        return Executed(result)
+    return Executed(result, following, hand_over(request, step, outcome))
+
+
+async def execute_step(table: StepTable, request: StepRequest, step: StepName) -> Executed:
+    """Run one step of a table. A crash propagates: the caller decides to retry or give up."""
     started = utcnow()
-    try:
-        outcome = await function(request, step)
-    except Exception as error:
-        outcome = internal_error(step, error)
-    return to_result(step, outcome, request.plan, started), outcome
+    return chain(request, step, await table[step](request, step), started)
+
+
+async def run_pipeline(
+    table: StepTable, request: StepRequest, first: StepName | None
+) -> list[StepResult]:
+    """Chain the table's steps from `first` in one process; a crash is a failed step."""
+    results: list[StepResult] = []
+    step: StepName | None = first
+    while step is not None:
+        try:
+            executed = await execute_step(table, request, step)
+        except Exception as error:
+            executed = chain(request, step, internal_error(step, error), utcnow())
+        results.append(executed.result)
+        step, request = executed.next_step, executed.next_request or request
+    return results

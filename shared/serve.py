@@ -7,13 +7,16 @@ Each service's `__main__` passes its own start function, so no service imports a
 
 import asyncio
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from shared.logging import configure_logging
 from shared.runtime import Runtime
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, settings_problems
 
 StartFunction = Callable[[Runtime, Any], Awaitable[list[asyncio.Task[None]]]]
 
@@ -27,7 +30,8 @@ class ServiceEntry:
 
 async def run_until(entries: Sequence[ServiceEntry], stop: asyncio.Event) -> None:
     """Run the services on one runtime until `stop` is set."""
-    runtime = await Runtime.open(CommonSettings())
+    # Every service's settings carry the same common fields: the first one's serve all.
+    runtime = await Runtime.open(entries[0].settings)
     tasks: list[asyncio.Task[None]] = []
     try:
         for entry in entries:
@@ -45,7 +49,7 @@ async def run_until(entries: Sequence[ServiceEntry], stop: asyncio.Event) -> Non
 
 async def serve(entries: Sequence[ServiceEntry]) -> None:
     """Run until the process receives SIGINT or SIGTERM."""
-    common = CommonSettings()
+    common = entries[0].settings
     configure_logging("+".join(e.name for e in entries), common.log_format, common.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -54,6 +58,11 @@ async def serve(entries: Sequence[ServiceEntry]) -> None:
     await run_until(entries, stop)
 
 
-def serve_main(name: str, start: StartFunction, settings: CommonSettings) -> None:
-    """Entry point of `python -m services.<name>`."""
+def serve_main(name: str, start: StartFunction, settings_type: type[CommonSettings]) -> None:
+    """Entry point of `python -m services.<name>`: settings built once, here."""
+    try:
+        settings = settings_type()
+    except ValidationError as error:
+        print(f"{name}: invalid settings:\n{settings_problems(error)}", file=sys.stderr)
+        raise SystemExit(2) from None
     asyncio.run(serve([ServiceEntry(name, start, settings)]))

@@ -6,7 +6,7 @@ service prefix is, so one environment configures the whole stack.
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,3 +35,16 @@ class CommonSettings(BaseSettings):
         default="auto", validation_alias=_env("AUTOGRADER_LOG_FORMAT")
     )
     log_level: str = Field(default="INFO", validation_alias=_env("AUTOGRADER_LOG_LEVEL"))
+    # development tolerates what production refuses (an unset webhook secret, ...).
+    env: Literal["production", "development"] = Field(
+        default="production", validation_alias=_env("AUTOGRADER_ENV")
+    )
+
+
+def settings_problems(error: ValidationError) -> str:
+    """A settings error as lines a person can act on: which variable, and what is wrong."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"]) or error.title
+        lines.append(f"  {where}: {problem['msg']}")
+    return "\n".join(lines)

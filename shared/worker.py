@@ -10,13 +10,13 @@ from collections.abc import Awaitable, Callable, Mapping
 import structlog
 
 from contracts.messages import Envelope, StepRequest, StepResult, envelope, utcnow
-from contracts.steps import StepName, StepStatus
+from contracts.steps import StepName
 from shared.db.inbox import Inbox
 from shared.errors import PoisonMessage
 from shared.messaging.bus import Bus
 from shared.messaging.consumer import make_consumer
 from shared.messaging.topology import result_key, step_key
-from shared.pipeline import StepFunction, hand_over, internal_error, next_step, to_result
+from shared.pipeline import StepTable, execute_step, internal_error, to_result
 
 log = structlog.get_logger()
 ExtraHandler = Callable[[Envelope], Awaitable[None]]
@@ -28,7 +28,7 @@ class StepWorker:
         service: str,
         bus: Bus,
         inbox: Inbox,
-        steps: Mapping[StepName, StepFunction],
+        steps: StepTable,
         extra: Mapping[str, ExtraHandler] | None = None,
     ) -> None:
         self.service = service
@@ -64,23 +64,18 @@ class StepWorker:
         if await self.inbox.attempt_finished(message):
             log.info("attempt already finished; step skipped")
             return
-        request = message.payload(StepRequest)
-        started = utcnow()
-        outcome = await self.steps[step](request, step)
-        result = to_result(step, outcome, request.plan, started)
-        await self.publish_result(message, result)
-        following = next_step(request.plan, step)
-        if outcome.status is StepStatus.SUCCESS and following is not None:
-            work = hand_over(request, step, outcome)
+        executed = await execute_step(self.steps, message.payload(StepRequest), step)
+        await self.publish_result(message, executed.result)
+        if executed.next_step is not None and executed.next_request is not None:
             await self.bus.publish(
                 envelope(
-                    work,
+                    executed.next_request,
                     submission_id=message.submission_id,
                     attempt=message.attempt,
-                    step=following,
+                    step=executed.next_step,
                     causation_id=message.message_id,
                 ),
-                step_key(following),
+                step_key(executed.next_step),
             )
 
     def _step_of(self, message: Envelope) -> StepName:

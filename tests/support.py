@@ -17,7 +17,7 @@ import aio_pika
 import httpx
 
 from shared.db import drop_schema
-from shared.messaging.topology import SERVICES, Topology
+from shared.messaging.topology import SERVICE_QUEUES, Topology
 from shared.settings import CommonSettings
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -61,6 +61,7 @@ class Isolation:
             "DATABASE_URL": DATABASE_URL,
             "AUTOGRADER_NAMESPACE": self.namespace,
             "AUTOGRADER_DB_SCHEMA": self.schema,
+            "EXPORT_WEBHOOK_SECRET": f"test-secret-{self.namespace}",
         }
 
     def settings(self) -> CommonSettings:
@@ -75,7 +76,7 @@ async def delete_topology(topology: Topology) -> None:
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         channel = await connection.channel()
-        for service in SERVICES:
+        for service in SERVICE_QUEUES:
             await channel.queue_delete(topology.queue(service))
             await channel.queue_delete(topology.dead_queue(service))
         await channel.queue_delete(topology.sandbox_rpc_queue)
@@ -110,7 +111,8 @@ async def wait_healthy(client: httpx.AsyncClient, timeout_s: float = 30) -> None
 async def running_stack(timeout_s: float = 30) -> AsyncIterator[httpx.AsyncClient]:
     """Every service in this process (as `autograder serve all`) with intake on a free
     port, and a client of it. The namespace and schema come from the environment."""
-    from services.cli import SERVICE_NAMES, run_services
+    from services.cli import run_services
+    from shared.messaging.topology import SERVICE_NAMES
 
     port = free_port()
     os.environ["INTAKE_PORT"] = str(port)

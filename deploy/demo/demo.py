@@ -47,6 +47,7 @@ def start_stack(port: int) -> subprocess.Popen[bytes]:
         "AUTOGRADER_NAMESPACE": NAMESPACE,
         "AUTOGRADER_DB_SCHEMA": NAMESPACE,
         "AUTOGRADER_LOG_FORMAT": "json",
+        "AUTOGRADER_ENV": "development",  # the demo exports nowhere: no webhook secret
     }
     LOG.parent.mkdir(exist_ok=True)
     command = [str(ROOT / ".venv" / "bin" / "autograder"), "serve", "all", "--port", str(port)]

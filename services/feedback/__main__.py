@@ -1,7 +1,6 @@
 """python -m services.feedback: run the feedback service alone."""
 
-from services.feedback.app import start
+from services.feedback.app import Settings, start
 from shared.serve import serve_main
-from shared.settings import CommonSettings as Settings
 
-serve_main("feedback", start, Settings())
+serve_main("feedback", start, Settings)

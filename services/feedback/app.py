@@ -5,22 +5,31 @@ import asyncio
 from contracts.steps import StepName
 from services.feedback.ai import make_feedback_step
 from services.feedback.handlers import FailureFeedback
-from shared.ai.client import AiSettings, chat_client_from
+from services.feedback.ports import BlobReader
+from services.feedback.settings import FeedbackSettings as Settings
+from shared.ai.client import ChatClient, chat_client_from
 from shared.db.blobs import PostgresBlobStore
 from shared.db.inbox import Inbox
+from shared.pipeline import StepTable
 from shared.runtime import Runtime
-from shared.settings import CommonSettings
 from shared.worker import StepWorker
 
+__all__ = ["Settings", "start", "step_table"]
 
-async def start(runtime: Runtime, settings: CommonSettings) -> list[asyncio.Task[None]]:
+
+def step_table(ai: ChatClient | None, blobs: BlobReader) -> StepTable:
+    """The steps this service runs, for the bus and the in-process mode alike."""
+    return {StepName.FEEDBACK: make_feedback_step(ai, blobs)}
+
+
+async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]]:
     failures = FailureFeedback(runtime.bus)
-    ai = chat_client_from(AiSettings())
+    steps = step_table(chat_client_from(settings.ai), PostgresBlobStore(runtime.pool))
     worker = StepWorker(
         "feedback",
         runtime.bus,
         Inbox(runtime.pool, "feedback"),
-        steps={StepName.FEEDBACK: make_feedback_step(ai, PostgresBlobStore(runtime.pool))},
+        steps,
         extra={"feedback.failure_requested.v1": failures.on_failure_requested},
     )
     await worker.start()

@@ -1,7 +1,6 @@
 """python -m services.grading: run the grading service alone."""
 
-from services.grading.app import start
-from services.grading.settings import GradingSettings as Settings
+from services.grading.app import Settings, start
 from shared.serve import serve_main
 
-serve_main("grading", start, Settings())
+serve_main("grading", start, Settings)

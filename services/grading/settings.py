@@ -3,6 +3,7 @@
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from shared.ai.client import AiSettings
 from shared.settings import CommonSettings
 
 
@@ -11,3 +12,5 @@ class GradingSettings(CommonSettings):
 
     default_time_limit_ms: int = Field(default=5000, gt=0)
     default_memory_limit_mb: int = Field(default=256, gt=0)
+    # Read from AI_BASE_URL, AI_API_KEY, AI_MODEL, ...; AI tests are errors when unset.
+    ai: AiSettings = Field(default_factory=AiSettings)

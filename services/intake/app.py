@@ -7,16 +7,18 @@ from collections.abc import Generator
 import uvicorn
 
 from services.intake.adapters.postgres import IntakeRepository
-from services.intake.api import create_app
+from services.intake.handlers import create_app
 from services.intake.logic import FileLimits
-from services.intake.settings import IntakeSettings
+from services.intake.settings import IntakeSettings as Settings
 from shared.db.outbox import OutboxRelay
 from shared.messaging.rpc import RpcClient
 from shared.runtime import Runtime
 from shared.sandbox_client import RpcSandboxClient
 
+__all__ = ["Settings", "start"]
 
-def limits_from(settings: IntakeSettings) -> FileLimits:
+
+def limits_from(settings: Settings) -> FileLimits:
     return FileLimits(
         max_files=settings.max_files,
         max_file_bytes=settings.max_file_bytes,
@@ -34,7 +36,7 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def start(runtime: Runtime, settings: IntakeSettings) -> list[asyncio.Task[None]]:
+async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]]:
     rpc = RpcClient(runtime.bus, runtime.bus.topology.sandbox_rpc_queue)
     await rpc.start()
     app = create_app(

@@ -1,7 +1,6 @@
 """python -m services.preflight: run the preflight service alone."""
 
-from services.preflight.app import start
+from services.preflight.app import Settings, start
 from shared.serve import serve_main
-from shared.settings import CommonSettings as Settings
 
-serve_main("preflight", start, Settings())
+serve_main("preflight", start, Settings)

@@ -1,7 +1,6 @@
 """python -m services.sandbox: run the sandbox service alone."""
 
-from services.sandbox.app import start
-from services.sandbox.settings import SandboxSettings as Settings
+from services.sandbox.app import Settings, start
 from shared.serve import serve_main
 
-serve_main("sandbox", start, Settings())
+serve_main("sandbox", start, Settings)

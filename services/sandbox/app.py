@@ -8,25 +8,31 @@ from contracts.steps import StepName
 from services.sandbox.backends.base import SandboxBackend
 from services.sandbox.backends.choose import open_backend
 from services.sandbox.handlers import SandboxHandlers
-from services.sandbox.settings import SandboxSettings
+from services.sandbox.ports import BlobReader
+from services.sandbox.settings import SandboxSettings as Settings
 from shared.db.blobs import PostgresBlobStore
 from shared.db.inbox import Inbox
 from shared.messaging.rpc import serve_rpc
+from shared.pipeline import StepTable
 from shared.runtime import Runtime
 from shared.worker import StepWorker
 
 log = structlog.get_logger()
+__all__ = ["Settings", "start", "step_table"]
 
 
-async def start(runtime: Runtime, settings: SandboxSettings) -> list[asyncio.Task[None]]:
+def step_table(backend: SandboxBackend, blobs: BlobReader) -> StepTable:
+    """The steps this service runs, for the bus and the in-process mode alike."""
+    return {StepName.SANDBOX: SandboxHandlers(backend, blobs).sandbox_step}
+
+
+async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]]:
     backend = await open_backend(settings)
     log.info("sandbox backend ready", backend=type(backend).__name__)
-    handlers = SandboxHandlers(backend, PostgresBlobStore(runtime.pool))
+    blobs = PostgresBlobStore(runtime.pool)
+    handlers = SandboxHandlers(backend, blobs)
     steps = StepWorker(
-        "sandbox",
-        runtime.bus,
-        Inbox(runtime.pool, "sandbox"),
-        steps={StepName.SANDBOX: handlers.sandbox_step},
+        "sandbox", runtime.bus, Inbox(runtime.pool, "sandbox"), step_table(backend, blobs)
     )
     # Its own queue: a release must not wait behind steps waiting for a free container.
     releases = StepWorker(

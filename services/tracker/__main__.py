@@ -1,7 +1,6 @@
 """python -m services.tracker: run the tracker service alone."""
 
-from services.tracker.app import start
-from services.tracker.settings import TrackerSettings as Settings
+from services.tracker.app import Settings, start
 from shared.serve import serve_main
 
-serve_main("tracker", start, Settings())
+serve_main("tracker", start, Settings)

@@ -6,7 +6,7 @@ import structlog
 
 from services.tracker.adapters.postgres import PostgresAttemptStore
 from services.tracker.handlers import Tracker
-from services.tracker.settings import TrackerSettings
+from services.tracker.settings import TrackerSettings as Settings
 from shared.db.inbox import Inbox
 from shared.db.outbox import OutboxRelay
 from shared.runtime import Runtime
@@ -14,8 +14,10 @@ from shared.worker import StepWorker
 
 log = structlog.get_logger()
 
+__all__ = ["Settings", "start"]
 
-async def start(runtime: Runtime, settings: TrackerSettings) -> list[asyncio.Task[None]]:
+
+async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]]:
     tracker = Tracker(PostgresAttemptStore(runtime.pool), runtime.bus, runtime.bus.topology)
     worker = StepWorker(
         "tracker",
@@ -36,7 +38,7 @@ async def start(runtime: Runtime, settings: TrackerSettings) -> list[asyncio.Tas
     ]
 
 
-async def sweep_forever(tracker: Tracker, settings: TrackerSettings) -> None:
+async def sweep_forever(tracker: Tracker, settings: Settings) -> None:
     store = tracker.store
     while True:
         await asyncio.sleep(settings.sweep_interval_s)

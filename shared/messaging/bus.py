@@ -17,7 +17,7 @@ from aio_pika.abc import (
 )
 
 from contracts.messages import Envelope
-from shared.messaging.topology import SERVICES, Topology, bindings
+from shared.messaging.topology import SERVICE_QUEUES, Topology, bindings
 
 RawHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
@@ -68,7 +68,7 @@ class Bus:
             (t.dead_exchange, aio_pika.ExchangeType.DIRECT),
         ):
             self._exchanges[name] = await channel.declare_exchange(name, kind, durable=True)
-        for service in SERVICES:
+        for service in SERVICE_QUEUES:
             await self._declare_service_queues(channel, service)
         await channel.declare_queue(
             t.sandbox_rpc_queue, durable=True, arguments={"x-queue-type": "quorum"}

@@ -15,9 +15,14 @@ from dataclasses import dataclass
 
 from contracts.steps import StepName
 
-# "sandbox-control" is the sandbox service's second queue: releases must never wait
-# behind SANDBOX steps that are themselves waiting for a container a release would free.
-SERVICES = ("sandbox", "sandbox-control", "preflight", "grading", "feedback", "export", "tracker")
+# Every service, in the order `serve all` starts them: the tracker is consuming before
+# any step reports, intake opens the door last. The one list of service names.
+SERVICE_NAMES = ("tracker", "sandbox", "preflight", "grading", "feedback", "export", "intake")
+
+# The queues the services consume (intake consumes none). "sandbox-control" is the sandbox
+# service's second queue: releases must never wait behind SANDBOX steps that are
+# themselves waiting for a container a release would free.
+SERVICE_QUEUES = (*(name for name in SERVICE_NAMES if name != "intake"), "sandbox-control")
 
 STEP_SERVICE: dict[StepName, str] = {
     StepName.SANDBOX: "sandbox",

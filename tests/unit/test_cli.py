@@ -117,3 +117,11 @@ def test_a_custom_template_file_joins_the_built_in_templates(
     with pytest.raises(SystemExit):
         main(args)
     assert "custom_templates.0.source: line 3" in capsys.readouterr().err
+
+
+def test_version_is_printed_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("autograder ")

@@ -2,14 +2,17 @@
 reach GRADE, and AI feedback mode asks the model (fake server, real HTTP)."""
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from contracts.config import GradingConfigIn
+from services.cli import main
 from services.feedback.catalog import t
 from services.inprocess import grade_files
 from services.sandbox.backends.local import LocalBackend
+from shared.ai.client import AiSettings, chat_client_from
 from tests.fake_openai import FakeOpenAI
 
 
@@ -43,7 +46,11 @@ async def grade(config: GradingConfigIn) -> dict[str, Any]:
     backend = LocalBackend()
     try:
         return await grade_files(
-            {"main.py": b"total = 1 + 2\nprint(total)\n"}, config, "python", backend
+            {"main.py": b"total = 1 + 2\nprint(total)\n"},
+            config,
+            "python",
+            backend,
+            chat_client_from(AiSettings()),
         )
     finally:
         await backend.close()
@@ -95,3 +102,21 @@ async def test_without_ai_configured_ai_tests_fail_clearly_and_feedback_falls_ba
     assert response["final_score"] == 50.0
     assert t("en", "ai_feedback.not_configured") in response["feedback"]
     assert "## Grade: 50/100" in response["feedback"]  # the default report follows
+
+
+def test_grade_json_prints_one_document_while_the_model_is_retried(
+    ai_env: FakeOpenAI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ai_env.fail(503, times=2)  # AI_BATCH retries twice: log lines, never on stdout
+    (tmp_path / "main.py").write_text("total = 1 + 2\nprint(total)\n")
+    config = tmp_path / "config.json"
+    config.write_text(ai_config("ai").model_dump_json())
+
+    code = main(["grade", str(tmp_path), "--config", str(config), "--sandbox", "local", "--json"])
+
+    captured = capsys.readouterr()
+    body = json.loads(captured.out)  # the whole of stdout is one JSON document
+    assert code == 0
+    assert body["status"] == "completed"
+    assert "ai_request_retry" in captured.err
+    assert len(ai_env.requests) >= 3
