@@ -34,7 +34,7 @@ bench: install services sandbox-images
 	$(PY) -m deploy.bench.sandbox_bench
 
 contracts: install
-	$(PY) -m contracts.generate
+	$(PY) -m services.contract_docs
 
 db-upgrade: install services
 	.venv/bin/autograder db upgrade

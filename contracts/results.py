@@ -78,7 +78,8 @@ class StepRecord(Contract):
     name: StepName
     status: StepStatus
     message: str
-    error_details: dict[str, Any] | None = None
+    # The reference shows error_details only on the steps that have it.
+    error_details: dict[str, Any] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class PipelineExecution(Contract):

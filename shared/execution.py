@@ -45,9 +45,5 @@ def _span_ms(steps: list[StepResult]) -> int:
 
 
 def public_json(execution: PipelineExecution) -> dict[str, Any]:
-    """The API shape: `error_details` appears only on steps that have it."""
-    body = execution.model_dump(mode="json")
-    for step in body["steps"]:
-        if step.get("error_details") is None:
-            step.pop("error_details", None)
-    return body
+    """The API shape: `error_details` appears only on steps that have it (StepRecord)."""
+    return execution.model_dump(mode="json")

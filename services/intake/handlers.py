@@ -1,30 +1,66 @@
-"""The intake HTTP API (reference web API field names).
+"""The intake HTTP API (reference web API field names): request in -> service layer ->
+response out. The only module of intake that knows HTTP.
 
 POST /api/v1/configs, GET /api/v1/configs/{id}, POST /api/v1/submissions (JSON with
 `submission_files`, or multipart with a zip `archive`), GET /api/v1/submissions/{id},
-GET /health. Every 4xx body names the offending field by its JSON path.
+GET /api/v1/templates[/{name}], GET /api/v1/sandbox/metrics, GET /health.
+Every error is one `application/problem+json` body (contracts.api.Problem); a 422 names
+each wrong field by its JSON path. Domain errors become HTTP here, in `STATUS_OF`.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from contracts.config import GradingConfigIn
-from contracts.results import PipelineExecution
+from contracts.api import (
+    Accepted,
+    Health,
+    Problem,
+    SandboxMetrics,
+    SubmissionView,
+    TemplateDetail,
+    TemplateSummary,
+)
+from contracts.config import GradingConfig, GradingConfigIn
 from services.intake.adapters.postgres import IntakeRepository
-from services.intake.logic import FileLimits, InvalidSubmission, config_problems
-from services.intake.submissions import SubmissionIn, accept_submission, archive_files
+from services.intake.logic import (
+    FileLimits,
+    IntakeError,
+    InvalidInput,
+    InvalidSubmission,
+    LengthRequired,
+    MalformedRequest,
+    NotFound,
+    RequestTooLarge,
+    config_problems,
+    files_from_archive,
+)
+from services.intake.openapi import contract_openapi, problem_responses, submission_body
+from services.intake.submissions import SubmissionIn, accept_submission
 from shared.errors import TransientError
-from shared.execution import public_json
 from shared.grading.catalogue import catalogue, template_detail
 from shared.grading.errors import UnknownTemplate
 from shared.messaging.topology import Topology
 
-router = APIRouter()
+PROBLEM_TYPE = "application/problem+json"
+
+# The one place a domain error becomes an HTTP status (and its problem title).
+STATUS_OF: dict[type[Exception], tuple[int, str]] = {
+    InvalidInput: (422, "Unprocessable input"),
+    NotFound: (404, "Not found"),
+    RequestTooLarge: (413, "Request body too large"),
+    LengthRequired: (411, "Length required"),
+    MalformedRequest: (400, "Malformed request"),
+    TransientError: (503, "Service unavailable"),
+}
 
 
 def repository(request: Request) -> IntakeRepository:
@@ -39,104 +75,95 @@ def topology(request: Request) -> Topology:
     return request.app.state.topology  # type: ignore[no-any-return]
 
 
-Repo = Annotated[IntakeRepository, Depends(repository)]
-Limits = Annotated[FileLimits, Depends(file_limits)]
-Bus = Annotated[Topology, Depends(topology)]
+RepoDep = Annotated[IntakeRepository, Depends(repository)]
+LimitsDep = Annotated[FileLimits, Depends(file_limits)]
+TopologyDep = Annotated[Topology, Depends(topology)]
+
+health_router = APIRouter(tags=["health"])
+configs = APIRouter(prefix="/api/v1/configs", tags=["configs"])
+submissions = APIRouter(prefix="/api/v1/submissions", tags=["submissions"])
+templates = APIRouter(prefix="/api/v1/templates", tags=["templates"])
+sandbox = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 
 
-class Accepted(BaseModel):
-    id: int
-    status: str = "queued"
+@health_router.get("/health", response_model=Health)
+async def get_health() -> Health:
+    return Health()
 
 
-def unprocessable(problems: list[dict[str, Any]], prefix: str = "body") -> HTTPException:
-    detail = [
-        {"loc": [prefix, *p["loc"]], "msg": p["msg"], "type": "value_error"} for p in problems
-    ]
-    return HTTPException(status_code=422, detail=detail)
-
-
-@router.get("/health")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-@router.post("/api/v1/configs", status_code=201)
-async def create_config(body: GradingConfigIn, repo: Repo) -> dict[str, Any]:
+@configs.post("", status_code=201, response_model=GradingConfig, responses=problem_responses(422))
+async def create_config(body: GradingConfigIn, repo: RepoDep) -> GradingConfig:
     problems = config_problems(body)
     if problems:
-        raise unprocessable(problems)
-    stored = await repo.create_config(body)
-    return stored.model_dump(mode="json")
+        raise InvalidInput(problems)
+    return await repo.create_config(body)
 
 
-@router.get("/api/v1/templates")
+@configs.get("/{config_id}", response_model=GradingConfig, responses=problem_responses(404, 422))
+async def get_config(config_id: int, repo: RepoDep) -> GradingConfig:
+    config = await repo.get_config(config_id)
+    if config is None:
+        raise NotFound(f"no grading config with id {config_id}")
+    return config
+
+
+@templates.get("", response_model=list[TemplateSummary])
 async def list_templates() -> list[dict[str, Any]]:
     return catalogue()
 
 
-@router.get("/api/v1/templates/{name}")
-async def get_template_detail(name: str) -> dict[str, Any]:
+@templates.get("/{name}", response_model=TemplateDetail, responses=problem_responses(404))
+async def get_template(name: str) -> dict[str, Any]:
     try:
         return template_detail(name)
     except UnknownTemplate as error:
-        raise HTTPException(404, detail=str(error)) from error
+        raise NotFound(str(error)) from error
 
 
-@router.get("/api/v1/sandbox/metrics")
-async def sandbox_metrics(request: Request) -> dict[str, Any]:
+@sandbox.get("/metrics", response_model=SandboxMetrics, responses=problem_responses(503))
+async def get_sandbox_metrics(request: Request) -> dict[str, Any]:
     """Pool size per language, leases in use, waits and reaped leases, from the sandbox."""
     try:
         return await request.app.state.sandbox_metrics()  # type: ignore[no-any-return]
     except TransientError as error:
-        raise HTTPException(503, detail=f"the sandbox service did not answer: {error}") from error
+        raise TransientError(f"the sandbox service did not answer: {error}") from error
 
 
-@router.get("/api/v1/configs/{config_id}")
-async def get_config(config_id: int, repo: Repo) -> dict[str, Any]:
-    config = await repo.get_config(config_id)
-    if config is None:
-        raise HTTPException(404, detail=f"no grading config with id {config_id}")
-    return config.model_dump(mode="json")
+@submissions.post(
+    "",
+    status_code=202,
+    response_model=Accepted,
+    responses=problem_responses(400, 411, 413, 422),
+    openapi_extra=submission_body(),
+)
+async def create_submission(
+    request: Request, repo: RepoDep, limits: LimitsDep, bus: TopologyDep
+) -> Accepted:
+    body, files = await _submission_body(request, limits)
+    return Accepted(id=await accept_submission(body, files, repo, limits, bus))
 
 
-@router.post("/api/v1/submissions", status_code=202)
-async def create_submission(request: Request, repo: Repo, limits: Limits, bus: Bus) -> Accepted:
-    body = await _submission_body(request, limits)
-    try:
-        submission_id = await accept_submission(body, repo, limits, bus)
-    except InvalidSubmission as error:
-        raise unprocessable(error.problems) from error
-    return Accepted(id=submission_id)
-
-
-class _TooLarge(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
-def _too_large(limit: int) -> _TooLarge:
-    return _TooLarge(413, f"request body larger than {limit} bytes")
-
-
-async def _too_large_response(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, _TooLarge)
-    return JSONResponse(status_code=error.status, content={"detail": error.detail})
+@submissions.get(
+    "/{submission_id}", response_model=SubmissionView, responses=problem_responses(404, 422)
+)
+async def get_submission(submission_id: int, repo: RepoDep) -> SubmissionView:
+    view = await repo.submission_view(submission_id)
+    if view is None:
+        raise NotFound(f"no submission with id {submission_id}")
+    return SubmissionView.model_validate(view)
 
 
 def _declared_length(request: Request, limit: int) -> int | None:
-    """Content-Length when given; 413 before reading when it is over the limit."""
+    """Content-Length when given; refused before reading when it is over the limit."""
     raw = request.headers.get("content-length")
     if raw is None:
         return None
     try:
         length = int(raw)
     except ValueError:
-        raise _TooLarge(400, "invalid Content-Length header") from None
+        raise MalformedRequest("invalid Content-Length header") from None
     if length > limit:
-        raise _too_large(limit)
+        raise RequestTooLarge(f"request body larger than {limit} bytes")
     return length
 
 
@@ -147,55 +174,95 @@ async def _bounded_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise RequestTooLarge(f"request body larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-async def _submission_body(request: Request, limits: FileLimits) -> SubmissionIn:
+async def _submission_body(
+    request: Request, limits: FileLimits
+) -> tuple[SubmissionIn, dict[str, bytes]]:
+    """The body's fields and files, from JSON or from a multipart form with a zip."""
     content_type = request.headers.get("content-type", "")
     limit = limits.max_request_bytes
     length = _declared_length(request, limit)
     try:
         if content_type.startswith("multipart/form-data"):
             if length is None:
-                raise _TooLarge(411, "a multipart request needs a Content-Length header")
+                raise LengthRequired("a multipart request needs a Content-Length header")
             async with request.form() as form:
-                return await archive_files(form, limits)
-        return SubmissionIn.model_validate_json(await _bounded_body(request, limit))
+                return await _archive_form(form, limits)
+        body = SubmissionIn.model_validate_json(await _bounded_body(request, limit))
+        return body, body.files()
     except ValidationError as error:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
         ) from error
-    except InvalidSubmission as error:
-        raise unprocessable(error.problems) from error
 
 
-@router.get("/api/v1/submissions/{submission_id}")
-async def get_submission(submission_id: int, repo: Repo) -> dict[str, Any]:
-    view = await repo.submission_view(submission_id)
-    if view is None:
-        raise HTTPException(404, detail=f"no submission with id {submission_id}")
-    return public_submission(view)
+async def _archive_form(
+    form: FormData, limits: FileLimits
+) -> tuple[SubmissionIn, dict[str, bytes]]:
+    """The form's fields, and the files of its zip `archive` (checked off the loop)."""
+    archive = form.get("archive")
+    if not isinstance(archive, UploadFile):
+        raise InvalidSubmission(
+            [{"loc": ["archive"], "msg": "a zip file field 'archive' is required"}]
+        )
+    fields = {k: v for k, v in form.items() if k != "archive" and isinstance(v, str)}
+    body = SubmissionIn.model_validate(fields)
+    data = await archive.read()
+    return body, await asyncio.to_thread(files_from_archive, data, limits)
 
 
-def public_submission(view: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": view["id"],
-        "status": view["status"],
-        "attempt": view["attempt"],
-        "grading_config_id": view["grading_config_id"],
-        "external_user_id": view["external_user_id"],
-        "username": view["username"],
-        "language": view["language"],
-        "created_at": view["created_at"].isoformat(),
-        "final_score": view["final_score"],
-        "feedback": view["feedback"],
-        "result_tree": view["result_tree"],
-        "pipeline_execution": public_json(
-            PipelineExecution.model_validate(view["pipeline_execution"])
-        ),
-    }
+def problem_response(status: int, title: str, detail: str, errors: list[Any]) -> JSONResponse:
+    problem = Problem(title=title, status=status, detail=detail, errors=errors)
+    return JSONResponse(
+        problem.model_dump(mode="json"), status_code=status, media_type=PROBLEM_TYPE
+    )
+
+
+async def _domain_error(request: Request, error: Exception) -> JSONResponse:
+    status, title = next(STATUS_OF[kind] for kind in type(error).__mro__ if kind in STATUS_OF)
+    errors = []
+    if isinstance(error, InvalidInput):
+        errors = [{"loc": ["body", *p["loc"]], "msg": p["msg"]} for p in error.problems]
+    return problem_response(status, title, str(error), errors)
+
+
+async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    errors = [
+        {"loc": list(e["loc"]), "msg": e["msg"], "type": e.get("type", "value_error")}
+        for e in error.errors()
+    ]
+    detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+    return problem_response(422, "Unprocessable input", detail, errors)
+
+
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
+    """Starlette's own errors (no such route, method not allowed) in the same shape."""
+    assert isinstance(error, StarletteHTTPException)
+    return problem_response(error.status_code, "HTTP error", str(error.detail), [])
+
+
+def operation_id(route: APIRoute) -> str:
+    """createSubmission, getConfig, ...: the route function's name in camelCase."""
+    first, *rest = route.name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
+def api() -> FastAPI:
+    """The routes and the error mapping, with nothing wired in: enough for the OpenAPI."""
+    app = FastAPI(title="Autograder", version="1.0", generate_unique_id_function=operation_id)
+    for router in (health_router, configs, submissions, templates, sandbox):
+        app.include_router(router)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(IntakeError, _domain_error)
+    app.add_exception_handler(TransientError, _domain_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.openapi = lambda: contract_openapi(app)  # type: ignore[method-assign]
+    return app
 
 
 def create_app(
@@ -204,25 +271,13 @@ def create_app(
     topology: Topology,
     sandbox_metrics: Callable[[], Awaitable[dict[str, Any]]] | None = None,
 ) -> FastAPI:
-    app = FastAPI(title="Autograder", version="1.0")
+    app = api()
     app.state.sandbox_metrics = sandbox_metrics or _no_sandbox
     app.state.repository = repo
     app.state.file_limits = limits
     app.state.topology = topology
-    app.include_router(router)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(_TooLarge, _too_large_response)
     return app
 
 
 async def _no_sandbox() -> dict[str, Any]:
     raise TransientError("this intake has no connection to the sandbox service")
-
-
-async def _validation_error(request: Request, error: Exception) -> JSONResponse:
-    assert isinstance(error, RequestValidationError)
-    detail = [
-        {"loc": list(e["loc"]), "msg": e["msg"], "type": e.get("type", "value_error")}
-        for e in error.errors()
-    ]
-    return JSONResponse(status_code=422, content={"detail": detail})

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from contracts.config import GradingConfig, GradingConfigIn
 from contracts.steps import StepName
+from shared.errors import AutograderError
 from shared.feedback_config import parse_feedback_config
 from shared.grading.criteria import CriteriaTree, config_tree
 from shared.grading.errors import GradingError, InvalidCriteria
@@ -27,12 +28,37 @@ from shared.setup_config import parse_setup_config
 Problem = dict[str, Any]
 
 
-class InvalidSubmission(ValueError):
-    """Uploaded files that cannot be accepted; `problems` say which and why."""
+class IntakeError(AutograderError):
+    """Root of intake's domain errors; handlers.py maps each kind to one HTTP status."""
+
+
+class InvalidInput(IntakeError, ValueError):
+    """Input that cannot be accepted; `problems` name each field by its path in the body
+    (`{"loc": ["language"], "msg": ...}`)."""
 
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("; ".join(p["msg"] for p in problems))
         self.problems = problems
+
+
+class InvalidSubmission(InvalidInput):
+    """Uploaded files that cannot be accepted (paths, sizes, archive contents)."""
+
+
+class NotFound(IntakeError, LookupError):
+    """The config, submission or template asked for does not exist."""
+
+
+class RequestTooLarge(IntakeError):
+    """The request body is over the limit; refused before it is all read."""
+
+
+class LengthRequired(IntakeError):
+    """A body whose size must be known before reading (multipart) came without one."""
+
+
+class MalformedRequest(IntakeError, ValueError):
+    """A request that cannot be read at all (a bad header)."""
 
 
 def config_problems(config: GradingConfigIn) -> list[Problem]:

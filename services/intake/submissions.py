@@ -1,11 +1,10 @@
-"""Accepting a submission: checks, the first two steps, and the outbox messages."""
+"""Intake's service layer: accepting a submission (checks, the first two steps, the
+outbox messages) through one unit of work. It raises domain errors (logic.py), never
+HTTP ones: handlers.py maps them to HTTP in one place."""
 
-import asyncio
 from typing import Any
 
-from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.datastructures import FormData, UploadFile
 
 from contracts.messages import (
     StepRequest,
@@ -20,13 +19,12 @@ from services.intake.adapters.postgres import IntakeRepository, NewSubmission, O
 from services.intake.logic import (
     FileLimits,
     FirstSteps,
-    InvalidSubmission,
+    InvalidInput,
     checked_files,
-    files_from_archive,
     first_steps,
 )
 from shared.messaging.topology import TRACKER_ACCEPTED_KEY, Topology, result_key, step_key
-from shared.pipeline import StepOutcome, to_result
+from shared.pipeline import StepOutcome, first_work_step, to_result
 
 
 class SubmissionIn(BaseModel):
@@ -38,25 +36,17 @@ class SubmissionIn(BaseModel):
     language: str
     locale: str | None = None
     submission_files: dict[str, str] = Field(default_factory=dict)
-    # Filled from a multipart archive; never part of a JSON body.
-    archive_files: dict[str, bytes] | None = Field(default=None, exclude=True)
 
-
-async def archive_files(form: FormData, limits: FileLimits) -> SubmissionIn:
-    archive = form.get("archive")
-    if not isinstance(archive, UploadFile):
-        raise InvalidSubmission(
-            [{"loc": ["archive"], "msg": "a zip file field 'archive' is required"}]
-        )
-    fields = {k: v for k, v in form.items() if k != "archive" and isinstance(v, str)}
-    body = SubmissionIn.model_validate(fields)
-    data = await archive.read()
-    files = await asyncio.to_thread(files_from_archive, data, limits)
-    return body.model_copy(update={"archive_files": files})
+    def files(self) -> dict[str, bytes]:
+        return {path: text.encode() for path, text in self.submission_files.items()}
 
 
 async def accept_submission(
-    body: SubmissionIn, repo: IntakeRepository, limits: FileLimits, topology: Topology
+    body: SubmissionIn,
+    raw: dict[str, bytes],
+    repo: IntakeRepository,
+    limits: FileLimits,
+    topology: Topology,
 ) -> int:
     config = await repo.get_config(body.grading_config_id)
     if config is None:
@@ -68,7 +58,6 @@ async def accept_submission(
             "language",
             f"{body.language!r} is not one of this assignment's languages {config.languages}",
         )
-    raw = body.archive_files or {p: c.encode() for p, c in body.submission_files.items()}
     files = checked_files(raw, limits)
     first = first_steps(config)
     new = NewSubmission(
@@ -80,13 +69,15 @@ async def accept_submission(
         files=files,
         plan=first.plan,
     )
-    return await repo.accept(
-        new, lambda sid, manifest: outgoing(sid, manifest, new, first, topology)
-    )
+    async with repo.unit_of_work() as unit:
+        manifest = await unit.put_files(files)
+        submission_id = await unit.add_submission(new, manifest)
+        await unit.add_messages(outgoing(submission_id, manifest, new, first, topology))
+    return submission_id
 
 
-def _field_error(field: str, msg: str) -> HTTPException:
-    return HTTPException(422, detail=[{"loc": ["body", field], "msg": msg, "type": "value_error"}])
+def _field_error(field: str, msg: str) -> InvalidInput:
+    return InvalidInput([{"loc": [field], "msg": msg}])
 
 
 def outgoing(
@@ -115,8 +106,8 @@ def outgoing(
         if outcome is not None:
             result = to_result(step, outcome, first.plan, now)
             messages.append((exchange, result_key(step), envelope(result, step=step, **ids)))
-    if _both_passed(first) and len(first.plan) > 2:
-        following = first.plan[2]
+    following = first_work_step(first.plan)
+    if _both_passed(first) and following is not None:
         work = StepRequest(
             plan=first.plan, config=new.config, submission=_info(submission_id, manifest, new)
         )

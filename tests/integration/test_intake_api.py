@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from contracts.api import Problem
 from services.intake.adapters.postgres import IntakeRepository
-from services.intake.api import create_app
 from services.intake.app import limits_from
+from services.intake.handlers import create_app
 from services.intake.logic import FileLimits
 from services.intake.settings import IntakeSettings
 from shared.runtime import Runtime
@@ -38,7 +39,8 @@ async def api(isolation: Isolation, limits: FileLimits) -> AsyncIterator[httpx.A
 
 
 def locations(response: httpx.Response) -> list[list[object]]:
-    return [error["loc"] for error in response.json()["detail"]]
+    assert response.headers["content-type"] == "application/problem+json"
+    return [error["loc"] for error in response.json()["errors"]]
 
 
 async def test_health(api: httpx.AsyncClient) -> None:
@@ -73,7 +75,7 @@ async def test_every_config_error_is_reported_with_its_json_path(
     assert any(loc[: len(base) + 1] == [*base, 1] and "expected_output" in loc for loc in locs)
     assert any(loc[:2] == ["body", "feedback_config"] for loc in locs)
     assert ["body", "setup_config", "python", "required_file"] in locs
-    messages = " ".join(e["msg"] for e in response.json()["detail"])
+    messages = " ".join(e["msg"] for e in response.json()["errors"])
     assert "expect_output" in messages  # the known functions are listed
     assert (await api.get("/api/v1/configs/1")).status_code == 404  # nothing half-written
 
@@ -188,7 +190,7 @@ async def test_hostile_archives_are_rejected(
     )
     assert response.status_code == 422, response.text
     assert why in response.text
-    assert response.json()["detail"][0]["loc"][:2] == ["body", "archive"]
+    assert response.json()["errors"][0]["loc"][:2] == ["body", "archive"]
     assert (await api.get("/api/v1/submissions/1")).status_code == 404
 
 
@@ -256,7 +258,7 @@ async def test_a_custom_template_with_a_syntax_error_is_refused_at_its_source(
     broken = CUSTOM_CHECKS + "\ndef oops(:\n    pass\n"
     response = await api.post("/api/v1/configs", json=with_custom_checks(demo_config, broken))
     assert response.status_code == 422
-    (error,) = response.json()["detail"]
+    (error,) = response.json()["errors"]
     assert error["loc"] == ["body", "custom_templates", 0, "source"]
     assert error["msg"].startswith("line 6")
 
@@ -275,7 +277,8 @@ async def test_a_request_body_over_the_limit_is_refused_unread(
     }
     response = await api.post("/api/v1/submissions", json=body)
     assert response.status_code == 413
-    assert response.json() == {"detail": "request body larger than 2000 bytes"}
+    assert response.json()["detail"] == "request body larger than 2000 bytes"
+    assert response.json()["status"] == 413
 
     async def chunked(data: bytes) -> AsyncIterator[bytes]:
         for start in range(0, len(data), 500):
@@ -287,7 +290,7 @@ async def test_a_request_body_over_the_limit_is_refused_unread(
     )
     assert "content-length" not in streamed.request.headers
     assert streamed.status_code == 413
-    assert streamed.json() == {"detail": "request body larger than 2000 bytes"}
+    assert streamed.json()["detail"] == "request body larger than 2000 bytes"
 
     multipart = await api.post(
         "/api/v1/submissions",
@@ -305,3 +308,16 @@ async def test_a_request_body_over_the_limit_is_refused_unread(
         headers={"content-type": "application/json"},
     )
     assert streamed_small.status_code == 202
+
+
+async def test_errors_are_problem_documents_that_name_the_field(api: httpx.AsyncClient) -> None:
+    missing = await api.get("/api/v1/submissions/424242")
+    wrong_type = await api.get("/api/v1/configs/not-a-number")
+    no_route = await api.get("/api/v1/nowhere")
+
+    for response, status in ((missing, 404), (wrong_type, 422), (no_route, 404)):
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/problem+json"
+        Problem.model_validate(response.json())
+    assert missing.json()["detail"] == "no submission with id 424242"
+    assert wrong_type.json()["errors"][0]["loc"] == ["path", "config_id"]

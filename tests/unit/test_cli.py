@@ -4,8 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from services.cli import main
+from services.export.settings import ExportSettings
 
 DEMO = Path(__file__).resolve().parents[2] / "deploy" / "demo"
 CONFIG = str(DEMO / "config.json")
@@ -125,3 +127,29 @@ def test_version_is_printed_and_exits_0(capsys: pytest.CaptureFixture[str]) -> N
 
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith("autograder ")
+
+
+def test_serve_refuses_an_unset_webhook_secret_and_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("EXPORT_WEBHOOK_SECRET", raising=False)
+    monkeypatch.delenv("AUTOGRADER_ENV", raising=False)
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "export"])
+
+    assert exit_info.value.code == 2
+    assert "EXPORT_WEBHOOK_SECRET" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("secret", ["", "change-me"])
+def test_a_placeholder_secret_is_refused_outside_development(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    monkeypatch.setenv("EXPORT_WEBHOOK_SECRET", secret)
+    monkeypatch.delenv("AUTOGRADER_ENV", raising=False)
+    with pytest.raises(ValidationError, match="EXPORT_WEBHOOK_SECRET"):
+        ExportSettings()
+
+    monkeypatch.setenv("AUTOGRADER_ENV", "development")
+    assert ExportSettings().webhook_secret.get_secret_value() == secret

@@ -1,6 +1,6 @@
 """The committed JSON Schemas and AsyncAPI document match the pydantic models."""
 
-from contracts.generate import drift, rendered
+from services.contract_docs import drift, rendered
 
 
 def test_committed_contract_docs_match_the_models() -> None:

@@ -1,7 +1,8 @@
 """Intake's PostgreSQL access: configs (versioned, never edited in place), accepting a
 submission in one transaction with its files and outbox messages, and the read view."""
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,32 +54,11 @@ class IntakeRepository:
             return None
         return GradingConfig(**row["body"], id=row["id"], version=row["version"])
 
-    async def accept(
-        self, new: NewSubmission, messages: Callable[[int, Manifest], Outgoing]
-    ) -> int:
-        """Store files, submission, attempt 1 and its outbox messages atomically."""
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator["IntakeUnitOfWork"]:
+        """One transaction: everything written through it lands together, or nothing does."""
         async with self.pool.acquire() as connection, connection.transaction():
-            manifest = await self.blobs.put_many(new.files, connection)
-            submission_id = await connection.fetchval(
-                "INSERT INTO submissions (grading_config_id, external_user_id, username,"
-                " language, locale, manifest) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                new.config.id,
-                new.external_user_id,
-                new.username,
-                new.language,
-                new.locale,
-                {path: ref.model_dump() for path, ref in manifest.items()},
-            )
-            await connection.execute(
-                "INSERT INTO attempts (submission_id, attempt, config_id, plan)"
-                " VALUES ($1, 1, $2, $3)",
-                submission_id,
-                new.config.id,
-                [step.value for step in new.plan],
-            )
-            for exchange, key, message in messages(submission_id, manifest):
-                await enqueue(connection, exchange, key, message)
-        return int(submission_id)
+            yield IntakeUnitOfWork(connection, self.blobs)
 
     async def submission_view(self, submission_id: int) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(
@@ -107,3 +87,38 @@ class IntakeRepository:
         )
         results = [StepResult.model_validate({**dict(r), "plan": plan}) for r in rows]
         return public_json(pipeline_execution(plan, results, PipelineStatus.RUNNING))
+
+
+class IntakeUnitOfWork:
+    """What accepting a submission writes: its files, its row and attempt 1, its messages."""
+
+    def __init__(self, connection: asyncpg.Connection, blobs: PostgresBlobStore) -> None:
+        self.connection = connection
+        self.blobs = blobs
+
+    async def put_files(self, files: dict[str, bytes]) -> Manifest:
+        return await self.blobs.put_many(files, self.connection)
+
+    async def add_submission(self, new: NewSubmission, manifest: Manifest) -> int:
+        submission_id = await self.connection.fetchval(
+            "INSERT INTO submissions (grading_config_id, external_user_id, username,"
+            " language, locale, manifest) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            new.config.id,
+            new.external_user_id,
+            new.username,
+            new.language,
+            new.locale,
+            {path: ref.model_dump() for path, ref in manifest.items()},
+        )
+        await self.connection.execute(
+            "INSERT INTO attempts (submission_id, attempt, config_id, plan) VALUES ($1, 1, $2, $3)",
+            submission_id,
+            new.config.id,
+            [step.value for step in new.plan],
+        )
+        return int(submission_id)
+
+    async def add_messages(self, messages: Outgoing) -> None:
+        """Outbox rows: the relay publishes them once this transaction has committed."""
+        for exchange, key, message in messages:
+            await enqueue(self.connection, exchange, key, message)

@@ -1,7 +1,9 @@
-"""Generates docs/contracts/: one JSON Schema per message type and an AsyncAPI 2.6
-document of the channels. `make contracts` writes them; a test fails on drift.
+"""Generates docs/contracts/: one JSON Schema per message type, an AsyncAPI 2.6
+document of the channels, and intake's OpenAPI document. `make contracts` writes them;
+a test fails on drift.
 
-Run: python -m contracts.generate [--check]
+A composition root, like the CLI: it reads every service's contract.
+Run: python -m services.contract_docs [--check]
 """
 
 import json
@@ -10,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from contracts.messages import MESSAGE_TYPES, Envelope
+from services.intake.handlers import api
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "contracts"
+OUT = Path(__file__).resolve().parents[1] / "docs" / "contracts"
 
 # type -> (channel (routing key pattern on its exchange), who publishes, who consumes)
 CHANNELS: dict[str, tuple[str, str, str]] = {
@@ -63,6 +66,7 @@ def asyncapi() -> dict[str, Any]:
 def rendered() -> dict[str, str]:
     files = {f"{name}.schema.json": _dump(body) for name, body in schemas().items()}
     files["asyncapi.json"] = _dump(asyncapi())
+    files["openapi.json"] = _dump(api().openapi())
     return files
 
 

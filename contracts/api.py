@@ -1,0 +1,98 @@
+"""The bodies of the HTTP API that are not messages: what intake answers, and the one
+problem shape of every error (RFC 9457, `application/problem+json`)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from contracts.base import Contract
+from contracts.results import PipelineExecution, ResultTree
+from contracts.steps import SubmissionStatus
+
+
+class FieldProblem(Contract):
+    """One thing wrong with the request, at its JSON path (`["body", "language"]`)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str = "value_error"
+
+
+class Problem(Contract):
+    """Every 4xx and 5xx body. `errors` lists each wrong field of a 422."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] = Field(default_factory=list)
+
+
+class Health(Contract):
+    status: Literal["ok"] = "ok"
+
+
+class Accepted(Contract):
+    id: int
+    status: Literal["queued"] = "queued"
+
+
+class TemplateSummary(Contract):
+    name: str
+    description: str
+    requires_sandbox: bool
+    test_functions: list[str]
+
+
+class TestFunctionDetail(Contract):
+    name: str
+    description: str
+    parameters: dict[str, Any] = Field(description="JSON Schema of the function's parameters")
+
+
+class TemplateDetail(Contract):
+    name: str
+    description: str
+    requires_sandbox: bool
+    test_functions: list[TestFunctionDetail]
+
+
+class LanguagePool(Contract):
+    size: int
+    idle: int
+    leased: int
+    starting: int
+    created: int = 0
+    create_failures: int = 0
+    destroyed: int = 0
+    acquired: int = 0
+    waits: int = 0
+    wait_timeouts: int = 0
+    reaped: int = 0
+
+
+class SandboxMetrics(Contract):
+    backend: str
+    languages: dict[str, LanguagePool] = Field(default_factory=dict)
+    leases_in_use: int = 0
+    waits: int = 0
+    reaped: int = 0
+    leftovers_removed: int = 0
+
+
+class SubmissionView(Contract):
+    """GET /api/v1/submissions/{id}: the latest attempt, its grade and its record."""
+
+    id: int
+    status: SubmissionStatus
+    attempt: int
+    grading_config_id: int
+    external_user_id: str
+    username: str
+    language: str
+    created_at: datetime
+    final_score: float | None
+    feedback: str | None
+    result_tree: ResultTree | None
+    pipeline_execution: PipelineExecution
