@@ -10,8 +10,11 @@ from pathlib import Path
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 log = structlog.get_logger()
+# A connection of our own, or one borrowed from the pool: both run the same queries.
+Connection = asyncpg.Connection | PoolConnectionProxy
 MIGRATIONS = Path(__file__).parent / "migrations"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # Any constant works; it only has to be the same for every migrating process.

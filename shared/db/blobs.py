@@ -6,6 +6,7 @@ from collections.abc import Iterable
 import asyncpg
 
 from contracts.sandbox import FileRef, Manifest
+from shared.db import Connection
 
 
 def file_ref(content: bytes) -> FileRef:
@@ -17,7 +18,7 @@ class PostgresBlobStore:
         self.pool = pool
 
     async def put_many(
-        self, files: dict[str, bytes], connection: asyncpg.Connection | None = None
+        self, files: dict[str, bytes], connection: Connection | None = None
     ) -> Manifest:
         """Store files (inside the caller's transaction when given) and return the manifest."""
         manifest = {path: file_ref(content) for path, content in files.items()}

@@ -12,6 +12,7 @@ import asyncpg
 import structlog
 
 from contracts.messages import Envelope
+from shared.db import Connection
 from shared.messaging.bus import Bus
 
 log = structlog.get_logger()
@@ -19,7 +20,7 @@ CHANNEL = "outbox_new"
 
 
 async def enqueue(
-    connection: asyncpg.Connection, exchange: str, routing_key: str, envelope: Envelope
+    connection: Connection, exchange: str, routing_key: str, envelope: Envelope
 ) -> None:
     await connection.execute(
         "INSERT INTO outbox (exchange, routing_key, body) VALUES ($1, $2, $3)",

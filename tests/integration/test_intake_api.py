@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from contracts.api import Problem
-from services.intake.adapters.postgres import IntakeRepository
+from contracts.config import GradingConfigIn
+from services.intake.adapters.postgres import IntakeRepository, NewSubmission
 from services.intake.app import limits_from
 from services.intake.handlers import create_app
 from services.intake.logic import FileLimits
@@ -321,3 +322,28 @@ async def test_errors_are_problem_documents_that_name_the_field(api: httpx.Async
         Problem.model_validate(response.json())
     assert missing.json()["detail"] == "no submission with id 424242"
     assert wrong_type.json()["errors"][0]["loc"] == ["path", "config_id"]
+
+
+async def test_a_unit_of_work_that_fails_leaves_nothing_behind(
+    isolation: Isolation, demo_config: dict
+) -> None:
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        repo = IntakeRepository(runtime.pool)
+        config = await repo.create_config(GradingConfigIn.model_validate(demo_config))
+        new = NewSubmission(config, "u", "ada", "python", "en", {"main.py": b"x"}, [])
+
+        async def write_then_fail() -> None:
+            async with repo.unit_of_work() as unit:
+                await unit.add_submission(new, await unit.put_files(new.files))
+                raise RuntimeError("the outbox rows could not be built")
+
+        with pytest.raises(RuntimeError):
+            await write_then_fail()
+        counts = [
+            await runtime.pool.fetchval(f"SELECT count(*) FROM {table}")
+            for table in ("submissions", "attempts", "blobs", "outbox")
+        ]
+        assert counts == [0, 0, 0, 0]
+    finally:
+        await runtime.close()

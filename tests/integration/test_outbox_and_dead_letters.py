@@ -37,13 +37,11 @@ async def test_outbox_keeps_messages_while_the_broker_is_down_and_sends_them_lat
         )
         exchange = runtime.bus.topology.pipeline_exchange
 
-        def messages(sid: int, manifest: object) -> list:
-            return [
-                (exchange, TRACKER_ACCEPTED_KEY, envelope(accepted, submission_id=sid, attempt=1))
-            ]
-
         new = NewSubmission(config, "u", "ada", "python", "en", {"main.py": b"x"}, [])
-        await repo.accept(new, messages)
+        async with repo.unit_of_work() as unit:
+            sid = await unit.add_submission(new, await unit.put_files(new.files))
+            message = envelope(accepted, submission_id=sid, attempt=1)
+            await unit.add_messages([(exchange, TRACKER_ACCEPTED_KEY, message)])
         down = OutboxRelay(runtime.pool, BrokerDown())  # type: ignore[arg-type]
         with pytest.raises(ConnectionError):
             await down.publish_batch()

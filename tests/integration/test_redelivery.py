@@ -33,7 +33,8 @@ async def seeded_submission(runtime: Runtime, demo_config: dict) -> tuple[int, S
     config = await repo.create_config(GradingConfigIn.model_validate(demo_config))
     plan = [StepName.LOAD_TEMPLATE, StepName.BUILD_TREE, StepName.FOCUS, StepName.FEEDBACK]
     new = NewSubmission(config, "u", "ada", "python", "en", {"main.py": b"print(1)"}, plan)
-    submission_id = await repo.accept(new, lambda sid, manifest: [])
+    async with repo.unit_of_work() as unit:
+        submission_id = await unit.add_submission(new, await unit.put_files(new.files))
     info = SubmissionInfo(id=submission_id, attempt=1, language="python", manifest={})
     tree = {"final_score": 50.0, "children": {}}
     context = {"GRADE": {"final_score": 50.0, "result_tree": tree}}

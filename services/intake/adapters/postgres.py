@@ -12,6 +12,7 @@ from contracts.config import GradingConfig, GradingConfigIn
 from contracts.messages import Envelope, StepResult
 from contracts.sandbox import Manifest
 from contracts.steps import PipelineStatus, StepName
+from shared.db import Connection
 from shared.db.blobs import PostgresBlobStore
 from shared.db.outbox import enqueue
 from shared.execution import pipeline_execution, public_json
@@ -44,6 +45,7 @@ class IntakeRepository:
             config.external_assignment_id,
             body,
         )
+        assert row is not None  # INSERT ... RETURNING always returns its row
         return GradingConfig(**body, id=row["id"], version=row["version"])
 
     async def get_config(self, config_id: int) -> GradingConfig | None:
@@ -92,7 +94,7 @@ class IntakeRepository:
 class IntakeUnitOfWork:
     """What accepting a submission writes: its files, its row and attempt 1, its messages."""
 
-    def __init__(self, connection: asyncpg.Connection, blobs: PostgresBlobStore) -> None:
+    def __init__(self, connection: Connection, blobs: PostgresBlobStore) -> None:
         self.connection = connection
         self.blobs = blobs
 

@@ -9,11 +9,12 @@ import asyncpg
 from contracts.messages import Envelope, StepResult
 from contracts.steps import StepName
 from services.tracker.logic import AttemptState, FinalRecord
+from shared.db import Connection
 from shared.db.outbox import enqueue
 
 
 class PostgresAttemptTx:
-    def __init__(self, connection: asyncpg.Connection, submission_id: int, attempt: int) -> None:
+    def __init__(self, connection: Connection, submission_id: int, attempt: int) -> None:
         self.connection = connection
         self.key = (submission_id, attempt)
 
