@@ -7,13 +7,14 @@ AsyncAPI generators read.
 
 import builtins
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 from uuid import UUID, uuid4
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from contracts.base import Contract
 from contracts.config import GradingConfig
+from contracts.handover import StepContext
 from contracts.sandbox import Manifest, RunRequest, RunResult
 from contracts.steps import StepName, StepStatus, SubmissionStatus
 
@@ -35,14 +36,14 @@ class SubmissionInfo(Contract):
 class StepRequest(Contract):
     """`step.requested.v1`: run `step` (in the envelope) for this submission.
 
-    `context` carries the outputs of earlier steps that later steps need (the sandbox
-    lease, the result tree, the focus ranking, ...), keyed by step name.
+    `context` carries what earlier steps handed over to later ones (the sandbox lease,
+    precomputed outcomes, the result tree, the focus ranking), one typed slot per step.
     """
 
     plan: list[StepName]
     config: GradingConfig
     submission: SubmissionInfo
-    context: dict[str, Any] = Field(default_factory=dict)
+    context: StepContext = Field(default_factory=StepContext)
 
 
 class StepResult(Contract):
@@ -101,15 +102,41 @@ class SandboxRelease(Contract):
     reason: str = "terminal"
 
 
-class SandboxCall(Contract):
-    """`sandbox.call.v1` request/reply: one operation on a lease."""
+class RunCall(Contract):
+    """Run one command on a lease."""
 
-    op: Literal["run", "put_files", "read_file", "metrics"]
-    lease_id: str = ""  # every op but metrics acts on a lease
-    run: RunRequest | None = None
-    manifest: Manifest | None = None
+    op: Literal["run"] = "run"
+    lease_id: str
+    run: RunRequest
+
+
+class PutFilesCall(Contract):
+    """Copy stored files (by manifest) into a lease."""
+
+    op: Literal["put_files"] = "put_files"
+    lease_id: str
+    manifest: Manifest
     read_only: bool = False
-    path: str | None = None
+
+
+class ReadFileCall(Contract):
+    """Read one file of a lease."""
+
+    op: Literal["read_file"] = "read_file"
+    lease_id: str
+    path: str
+
+
+class MetricsCall(Contract):
+    """The backend's pool metrics."""
+
+    op: Literal["metrics"] = "metrics"
+
+
+# `sandbox.call.v1` request/reply: one operation, told apart by `op`.
+AnySandboxCall = RunCall | PutFilesCall | ReadFileCall | MetricsCall
+SandboxCall = Annotated[AnySandboxCall, Field(discriminator="op")]
+SANDBOX_CALL: TypeAdapter[AnySandboxCall] = TypeAdapter(SandboxCall)
 
 
 class SandboxReply(Contract):
@@ -122,9 +149,25 @@ class SandboxReply(Contract):
     error_type: str | None = None
 
 
+MessageType = Literal[
+    "submission.accepted.v1",
+    "step.requested.v1",
+    "step.completed.v1",
+    "submission.status.v1",
+    "feedback.failure_requested.v1",
+    "feedback.failure_rendered.v1",
+    "sandbox.release.v1",
+    "sandbox.call.v1",
+    "sandbox.reply.v1",
+]
+
+
 class Envelope(Contract):
+    """Every message on the bus: ids for idempotency and tracing, and the typed `data`
+    named by `type` (its model is MESSAGE_TYPES[type])."""
+
     message_id: UUID = Field(default_factory=uuid4)
-    type: str
+    type: MessageType
     submission_id: int
     attempt: int
     step: StepName | None = None
@@ -138,7 +181,8 @@ class Envelope(Contract):
 
 PayloadT = TypeVar("PayloadT", bound=Contract)
 
-MESSAGE_TYPES: dict[str, type[Contract]] = {
+# The model of each message type; a union for a type with several shapes.
+MESSAGE_TYPES: dict[MessageType, Any] = {
     "submission.accepted.v1": SubmissionAccepted,
     "step.requested.v1": StepRequest,
     "step.completed.v1": StepResult,
@@ -149,7 +193,11 @@ MESSAGE_TYPES: dict[str, type[Contract]] = {
     "sandbox.call.v1": SandboxCall,
     "sandbox.reply.v1": SandboxReply,
 }
-TYPE_OF: dict[type[Contract], str] = {model: name for name, model in MESSAGE_TYPES.items()}
+TYPE_OF: dict[type[Contract], MessageType] = {
+    model: name
+    for name, shape in MESSAGE_TYPES.items()
+    for model in (get_args(get_args(shape)[0]) if get_origin(shape) is Annotated else (shape,))
+}
 
 
 def envelope(

@@ -9,19 +9,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from contracts.handover import HandOver
 from contracts.messages import StepRequest, StepResult, utcnow
 from contracts.steps import EXECUTION_ORDER, StepName, StepStatus
 
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What a step function returns: public record (`output`) and hand-over (`context`)."""
+    """What a step function returns: public record (`output`) and what later steps read
+    (`context`, one of the typed hand-overs of contracts.handover)."""
 
     status: StepStatus
     message: str
     error_details: dict[str, Any] | None = None
     output: dict[str, Any] = field(default_factory=dict)
-    context: dict[str, Any] = field(default_factory=dict)
+    context: HandOver | None = None
 
     @classmethod
     def success(cls, message: str, **kwargs: Any) -> "StepOutcome":
@@ -89,9 +91,9 @@ def to_result(
 
 def hand_over(request: StepRequest, step: StepName, outcome: StepOutcome) -> StepRequest:
     """The request for the next step: the same plan, context extended by this step."""
-    context = dict(request.context)
-    if outcome.context:
-        context[step.value] = outcome.context
+    if outcome.context is None:
+        return request
+    context = request.context.with_hand_over(step, outcome.context)
     return request.model_copy(update={"context": context})
 
 

@@ -3,7 +3,15 @@ directly on a backend object in the in-process mode. Both give the same results.
 
 from typing import Any, Protocol
 
-from contracts.messages import SandboxCall, SandboxReply, envelope
+from contracts.messages import (
+    AnySandboxCall,
+    MetricsCall,
+    PutFilesCall,
+    ReadFileCall,
+    RunCall,
+    SandboxReply,
+    envelope,
+)
 from contracts.sandbox import Manifest, RunRequest, RunResult
 from shared.errors import AutograderError
 from shared.messaging.rpc import RpcClient
@@ -31,7 +39,7 @@ class RpcSandboxClient:
         self.submission_id = submission_id
         self.attempt = attempt
 
-    async def _call(self, call: SandboxCall, timeout_s: float) -> SandboxReply:
+    async def _call(self, call: AnySandboxCall, timeout_s: float) -> SandboxReply:
         request = envelope(call, submission_id=self.submission_id, attempt=self.attempt)
         reply = (await self.rpc.call(request, timeout_s)).payload(SandboxReply)
         if reply.error is not None:
@@ -41,22 +49,20 @@ class RpcSandboxClient:
     async def run(self, lease_id: str, request: RunRequest) -> RunResult:
         # The reply can only come after the command's own wall limit, plus start-up slack.
         timeout_s = request.wall_time_limit_ms / 1000 + 30
-        reply = await self._call(SandboxCall(op="run", lease_id=lease_id, run=request), timeout_s)
+        reply = await self._call(RunCall(lease_id=lease_id, run=request), timeout_s)
         if reply.run is None:
             raise SandboxCallFailed("sandbox replied without a run result", None)
         return reply.run
 
     async def put_files(self, lease_id: str, manifest: Manifest, read_only: bool = False) -> None:
-        call = SandboxCall(
-            op="put_files", lease_id=lease_id, manifest=manifest, read_only=read_only
-        )
+        call = PutFilesCall(lease_id=lease_id, manifest=manifest, read_only=read_only)
         await self._call(call, 60)
 
     async def read_file(self, lease_id: str, path: str) -> bytes | None:
-        reply = await self._call(SandboxCall(op="read_file", lease_id=lease_id, path=path), 30)
+        reply = await self._call(ReadFileCall(lease_id=lease_id, path=path), 30)
         return None if reply.content is None else reply.content.encode()
 
     async def metrics(self, timeout_s: float = 5) -> dict[str, Any]:
         """The sandbox service's pool metrics (size per language, leases, waits, reaped)."""
-        reply = await self._call(SandboxCall(op="metrics"), timeout_s)
+        reply = await self._call(MetricsCall(), timeout_s)
         return reply.metrics or {}

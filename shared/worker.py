@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
-from contracts.messages import Envelope, StepRequest, StepResult, envelope, utcnow
+from contracts.base import Contract
+from contracts.messages import MESSAGE_TYPES, Envelope, StepRequest, StepResult, envelope, utcnow
 from contracts.steps import StepName
 from shared.db.inbox import Inbox
 from shared.errors import PoisonMessage
@@ -19,7 +20,14 @@ from shared.messaging.topology import result_key, step_key
 from shared.pipeline import StepTable, execute_step, internal_error, to_result
 
 log = structlog.get_logger()
-ExtraHandler = Callable[[Envelope], Awaitable[None]]
+MessageHandler = Callable[[Envelope], Awaitable[None]]
+
+
+class _Plan(Contract):
+    """Just the plan of a step request: enough to report a failure of one that no longer
+    parses (the reason it was given up, perhaps)."""
+
+    plan: list[StepName]
 
 
 class StepWorker:
@@ -29,13 +37,15 @@ class StepWorker:
         bus: Bus,
         inbox: Inbox,
         steps: StepTable,
-        extra: Mapping[str, ExtraHandler] | None = None,
+        extra: Mapping[type[Contract], MessageHandler] | None = None,
     ) -> None:
         self.service = service
         self.bus = bus
         self.inbox = inbox
         self.steps = steps
-        self.extra = dict(extra or {})
+        # One table from payload model to handler; step work goes to the step table.
+        self.handlers: dict[type[Contract], MessageHandler] = {StepRequest: self._run_step}
+        self.handlers |= extra or {}
 
     async def start(self) -> None:
         consumer = make_consumer(
@@ -52,12 +62,10 @@ class StepWorker:
             await self.inbox.mark(message)
 
     async def _dispatch(self, message: Envelope) -> None:
-        if message.type == "step.requested.v1":
-            await self._run_step(message)
-        elif message.type in self.extra:
-            await self.extra[message.type](message)
-        else:
+        handler = self.handlers.get(MESSAGE_TYPES[message.type])
+        if handler is None:
             raise PoisonMessage(f"{self.service} does not handle {message.type}")
+        await handler(message)
 
     async def _run_step(self, message: Envelope) -> None:
         step = self._step_of(message)
@@ -97,8 +105,8 @@ class StepWorker:
 
     async def give_up(self, message: Envelope, error: BaseException) -> None:
         """A step that kept crashing ends the pipeline as a failed step, not a silent stall."""
-        if message.type != "step.requested.v1" or message.step is None:
+        if MESSAGE_TYPES[message.type] is not StepRequest or message.step is None:
             return
-        request = message.payload(StepRequest)
+        plan = message.payload(_Plan).plan
         outcome = internal_error(message.step, error)
-        await self.publish_result(message, to_result(message.step, outcome, request.plan, utcnow()))
+        await self.publish_result(message, to_result(message.step, outcome, plan, utcnow()))

@@ -6,13 +6,12 @@ import json
 from typing import Any
 
 from contracts.messages import StepRequest
-from contracts.steps import StepName
 
 SIGNATURE_HEADER = "X-Autograder-Signature"
 
 
 def export_payload(request: StepRequest) -> dict[str, Any]:
-    graded = request.context.get(StepName.GRADE.value, {})
+    graded = request.context.grade
     return {
         "submission_id": request.submission.id,
         "attempt": request.submission.attempt,
@@ -20,8 +19,8 @@ def export_payload(request: StepRequest) -> dict[str, Any]:
         "username": request.submission.username,
         "external_assignment_id": request.config.external_assignment_id,
         "grading_config_id": request.config.id,
-        "final_score": graded.get("final_score"),
-        "result_tree": graded.get("result_tree"),
+        "final_score": None if graded is None else graded.final_score,
+        "result_tree": None if graded is None else graded.result_tree.model_dump(mode="json"),
     }
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 
+from contracts.messages import FailureFeedbackRequest
 from contracts.steps import StepName
 from services.feedback.ai import make_feedback_step
 from services.feedback.handlers import FailureFeedback
@@ -30,7 +31,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         runtime.bus,
         Inbox(runtime.pool, "feedback"),
         steps,
-        extra={"feedback.failure_requested.v1": failures.on_failure_requested},
+        extra={FailureFeedbackRequest: failures.on_failure_requested},
     )
     await worker.start()
     return []

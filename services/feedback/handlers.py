@@ -8,6 +8,7 @@ Publishes: step.completed.v1 (via the step worker), feedback.failure_rendered.v1
 from dataclasses import dataclass
 from typing import Protocol
 
+from contracts.handover import FeedbackOutput
 from contracts.messages import (
     Envelope,
     FailureFeedbackRendered,
@@ -15,7 +16,6 @@ from contracts.messages import (
     StepRequest,
     envelope,
 )
-from contracts.results import FocusItem, ResultTree
 from contracts.steps import StepName
 from services.feedback.logic import choose_locale, render_failure, render_report
 from shared.feedback_config import parse_feedback_config
@@ -29,15 +29,14 @@ class Publisher(Protocol):
 
 async def feedback_step(request: StepRequest, step: StepName) -> StepOutcome:
     config = parse_feedback_config(request.config.feedback_config)
-    graded = request.context[StepName.GRADE.value]
-    ranked = request.context.get(StepName.FOCUS.value, {}).get("focus", [])
     report = render_report(
-        ResultTree.model_validate(graded["result_tree"]),
-        [FocusItem.model_validate(item) for item in ranked],
+        request.context.graded().result_tree,
+        request.context.ranked(),
         config,
         choose_locale(config, request.submission.locale),
     )
-    return StepOutcome.success("Feedback generated", output={"feedback": report})
+    output = FeedbackOutput(feedback=report).model_dump()
+    return StepOutcome.success("Feedback generated", output=output)
 
 
 @dataclass

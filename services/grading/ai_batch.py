@@ -1,7 +1,7 @@
 """AI_BATCH: every `ai_check` test of a submission, graded in ONE model request.
 
 Consumes: step.requested.v1 for AI_BATCH (through the step worker).
-Hands over: `context["outcomes"]` = {test path: TestOutcome.to_json()}, which GRADE
+Hands over: PrecomputedOutcomes (test path -> outcome), which GRADE
 takes as precomputed outcomes, so the ai_check tests are not run again there.
 
 The model answers with structured output: one result per test, keyed by the test's
@@ -18,7 +18,7 @@ import structlog
 from contracts.messages import StepRequest
 from contracts.results import TestVerdict
 from contracts.steps import StepName
-from services.grading.logic import decoded, student_locale
+from services.grading.logic import decoded, hand_over_outcomes, student_locale
 from services.grading.ports import BlobReader
 from shared.ai.client import AiError, ChatClient, ChatMessage, schema_problems
 from shared.ai.files import files_block
@@ -155,9 +155,8 @@ def _completed(outcomes: dict[str, TestOutcome], available: bool) -> StepOutcome
     message = f"AI batch completed: {len(outcomes)} test(s)"
     if not available:
         message += " (AI grader unavailable: marked as errors)"
-    body = {path: outcome.to_json() for path, outcome in outcomes.items()}
     output = {"ai_tests": len(outcomes), "ai_available": available}
-    return StepOutcome.success(message, output=output, context={"outcomes": body})
+    return StepOutcome.success(message, output=output, context=hand_over_outcomes(outcomes))
 
 
 def _criterion(test: TestNode) -> str:

@@ -12,14 +12,15 @@ lost.
 
 from dataclasses import dataclass
 
+from contracts.handover import FocusHandOver, GradeHandOver
 from contracts.messages import StepRequest
-from contracts.results import ResultTree
 from contracts.steps import StepName
 from services.grading.logic import (
     LeasedRunner,
     LimitDefaults,
     decoded,
     grade_message,
+    hand_over_outcomes,
     limit_defaults,
     precomputed_outcomes,
     structural_message,
@@ -56,8 +57,9 @@ class GradingHandlers:
             locale=student_locale(request),
         )
         result = await grade(tree, context, precomputed_outcomes(request.context))
-        body = {"final_score": result.final_score, "result_tree": result.model_dump(mode="json")}
-        return StepOutcome.success(grade_message(result), output=body, context=body)
+        graded = GradeHandOver(final_score=result.final_score, result_tree=result)
+        output = graded.model_dump(mode="json")
+        return StepOutcome.success(grade_message(result), output=output, context=graded)
 
     async def structural_step(self, request: StepRequest, step: StepName) -> StepOutcome:
         tree = config_tree(request.config)
@@ -72,21 +74,18 @@ class GradingHandlers:
             locale=student_locale(request),
         )
         outcomes = await structural_outcomes(tree, context)
-        handed_over = {path: outcome.to_json() for path, outcome in outcomes.items()}
         return StepOutcome.success(
             structural_message(parsed),
             output=structural_summary(parsed, outcomes),
-            context={"outcomes": handed_over},
+            context=hand_over_outcomes(outcomes),
         )
 
     def _runner(self, request: StepRequest) -> LeasedRunner | None:
-        lease = request.context.get(StepName.SANDBOX.value)
-        return None if lease is None else LeasedRunner(self.sandbox, str(lease["lease_id"]))
+        lease = request.context.sandbox
+        return None if lease is None else LeasedRunner(self.sandbox, lease.lease_id)
 
     async def focus_step(self, request: StepRequest, step: StepName) -> StepOutcome:
-        graded = request.context[StepName.GRADE.value]
-        ranked = focus(ResultTree.model_validate(graded["result_tree"]))
-        items = [item.model_dump(mode="json") for item in ranked]
-        lost = sum(1 for item in ranked if item.points_lost > 0)
+        ranked = FocusHandOver(focus=focus(request.context.graded().result_tree))
+        lost = sum(1 for item in ranked.focus if item.points_lost > 0)
         message = f"Focus computed: {lost} test(s) cost points"
-        return StepOutcome.success(message, output={"focus": items}, context={"focus": items})
+        return StepOutcome.success(message, output=ranked.model_dump(mode="json"), context=ranked)

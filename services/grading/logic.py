@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from contracts.config import GradingConfigIn
+from contracts.handover import PrecomputedOutcomes, StepContext
 from contracts.messages import StepRequest
 from contracts.results import ResultTree
 from contracts.sandbox import RunRequest, RunResult
-from contracts.steps import StepName
 from services.grading.ports import SandboxClient
 from shared.feedback_config import parse_feedback_config
 from shared.grading.criteria import CriteriaTree
@@ -18,9 +18,6 @@ from shared.grading.ports import GradeContext
 from shared.grading.structural import ParsedSubmission
 from shared.grading.templates.base import TestOutcome
 from shared.grading.templates.static_analysis import STATIC_ANALYSIS
-
-# Steps that grade some tests before GRADE and hand over {"outcomes": {path: json}}.
-PRECOMPUTING_STEPS = (StepName.AI_BATCH, StepName.STRUCTURAL_ANALYSIS)
 
 
 @dataclass(frozen=True)
@@ -66,13 +63,18 @@ def grade_message(tree: ResultTree) -> str:
     return f"Grading completed: {tree.final_score:g}/100"
 
 
-def precomputed_outcomes(context: Mapping[str, Any]) -> dict[str, TestOutcome]:
+def precomputed_outcomes(context: StepContext) -> dict[str, TestOutcome]:
     """The outcomes earlier steps computed, by test path, for GRADE not to run again."""
     return {
-        path: TestOutcome.from_json(body)
-        for step in PRECOMPUTING_STEPS
-        for path, body in context.get(step.value, {}).get("outcomes", {}).items()
+        path: TestOutcome.from_contract(outcome) for path, outcome in context.precomputed().items()
     }
+
+
+def hand_over_outcomes(outcomes: dict[str, TestOutcome]) -> PrecomputedOutcomes:
+    """What STRUCTURAL_ANALYSIS and AI_BATCH hand over to GRADE."""
+    return PrecomputedOutcomes(
+        outcomes={path: outcome.to_contract() for path, outcome in outcomes.items()}
+    )
 
 
 async def structural_outcomes(tree: CriteriaTree, ctx: GradeContext) -> dict[str, TestOutcome]:

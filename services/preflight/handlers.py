@@ -29,10 +29,10 @@ class PreflightHandlers:
         missing = missing_required_file(language.required_files, list(request.submission.manifest))
         if missing is not None:
             return StepOutcome.failure(f"Required file missing: {missing['missing_file']}", missing)
-        lease = request.context.get(StepName.SANDBOX.value)
+        lease = request.context.sandbox
         if lease is None:  # nothing runs for this assignment: files were all to check
             return StepOutcome.success("All preflight checks passed")
-        lease_id = str(lease["lease_id"])
+        lease_id = lease.lease_id
         await self._copy_assets(lease_id, setup.assets)
         for command in language.setup_commands:
             failed = await self._run_setup(lease_id, command)

@@ -4,6 +4,7 @@ import asyncio
 
 import structlog
 
+from contracts.messages import SandboxRelease
 from contracts.steps import StepName
 from services.sandbox.backends.base import SandboxBackend
 from services.sandbox.backends.choose import open_backend
@@ -40,7 +41,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         runtime.bus,
         Inbox(runtime.pool, "sandbox-control"),
         steps={},
-        extra={"sandbox.release.v1": handlers.on_release},
+        extra={SandboxRelease: handlers.on_release},
     )
     await steps.start()
     await releases.start()

@@ -11,7 +11,21 @@ Publishes: step.completed.v1 (via the step worker), sandbox.reply.v1 (RPC replie
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from contracts.messages import Envelope, SandboxCall, SandboxReply, StepRequest, envelope
+from pydantic import ValidationError
+
+from contracts.handover import SandboxLease
+from contracts.messages import (
+    SANDBOX_CALL,
+    AnySandboxCall,
+    Envelope,
+    MetricsCall,
+    PutFilesCall,
+    ReadFileCall,
+    RunCall,
+    SandboxReply,
+    StepRequest,
+    envelope,
+)
 from contracts.sandbox import Manifest
 from contracts.steps import StepName
 from services.sandbox.backends.base import SandboxBackend, SandboxError
@@ -50,7 +64,7 @@ class SandboxHandlers:
         return StepOutcome.success(
             "Sandbox ready",
             output={"language": submission.language},
-            context={"lease_id": lease_id},
+            context=SandboxLease(lease_id=lease_id),
         )
 
     async def _put(self, lease_id: str, manifest: Manifest, read_only: bool) -> None:
@@ -61,9 +75,10 @@ class SandboxHandlers:
         await self.backend.release_owner(owner_of(message.submission_id, message.attempt))
 
     async def on_call(self, message: Envelope) -> Envelope:
-        call = message.payload(SandboxCall)
         try:
-            reply = await self._dispatch(call)
+            reply = await self._dispatch(SANDBOX_CALL.validate_python(message.data))
+        except ValidationError as error:  # answered at once: the caller must not wait
+            reply = SandboxReply(error=f"malformed sandbox call: {error}", error_type="bad_request")
         except SandboxError as error:
             reply = SandboxReply(error=str(error), error_type=type(error).__name__)
         return envelope(
@@ -73,16 +88,16 @@ class SandboxHandlers:
             causation_id=message.message_id,
         )
 
-    async def _dispatch(self, call: SandboxCall) -> SandboxReply:
-        if call.op == "run" and call.run is not None:
-            return SandboxReply(run=await self.backend.run(call.lease_id, call.run))
-        if call.op == "put_files" and call.manifest is not None:
-            await self._put(call.lease_id, call.manifest, call.read_only)
-            return SandboxReply()
-        if call.op == "metrics":
-            return SandboxReply(metrics=backend_metrics(self.backend))
-        if call.op == "read_file" and call.path is not None:
-            content = await self.backend.read_file(call.lease_id, call.path)
-            text = None if content is None else content.decode("utf-8", errors="replace")
-            return SandboxReply(content=text)
-        return SandboxReply(error=f"malformed {call.op} call", error_type="bad_request")
+    async def _dispatch(self, call: AnySandboxCall) -> SandboxReply:
+        match call:
+            case RunCall():
+                return SandboxReply(run=await self.backend.run(call.lease_id, call.run))
+            case PutFilesCall():
+                await self._put(call.lease_id, call.manifest, call.read_only)
+                return SandboxReply()
+            case ReadFileCall():
+                content = await self.backend.read_file(call.lease_id, call.path)
+                text = None if content is None else content.decode("utf-8", errors="replace")
+                return SandboxReply(content=text)
+            case MetricsCall():
+                return SandboxReply(metrics=backend_metrics(self.backend))

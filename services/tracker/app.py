@@ -4,6 +4,7 @@ import asyncio
 
 import structlog
 
+from contracts.messages import FailureFeedbackRendered, StepResult, SubmissionAccepted
 from services.tracker.adapters.postgres import PostgresAttemptStore
 from services.tracker.handlers import Tracker
 from services.tracker.settings import TrackerSettings as Settings
@@ -25,9 +26,9 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         Inbox(runtime.pool, "tracker"),
         steps={},
         extra={
-            "submission.accepted.v1": tracker.on_accepted,
-            "step.completed.v1": tracker.on_step_completed,
-            "feedback.failure_rendered.v1": tracker.on_failure_feedback,
+            SubmissionAccepted: tracker.on_accepted,
+            StepResult: tracker.on_step_completed,
+            FailureFeedbackRendered: tracker.on_failure_feedback,
         },
     )
     await worker.start()

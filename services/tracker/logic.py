@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from contracts.handover import FeedbackOutput, GradeHandOver
 from contracts.messages import StepResult
 from contracts.steps import PipelineStatus, StepName, StepStatus, SubmissionStatus
 from shared.execution import ordered, pipeline_execution, public_json
@@ -53,13 +54,15 @@ class FinalRecord:
 def final_record(
     state: AttemptState, status: PipelineStatus, feedback: str | None = None
 ) -> FinalRecord:
-    grade = output_of(state.results, StepName.GRADE)
     succeeded = status is PipelineStatus.SUCCESS
+    graded = output_of(state.results, StepName.GRADE)
+    grade = GradeHandOver.model_validate(graded) if graded and succeeded else None
+    written = output_of(state.results, StepName.FEEDBACK)
     execution = pipeline_execution(state.plan, state.results, status)
     return FinalRecord(
         status=SubmissionStatus.COMPLETED if succeeded else SubmissionStatus.FAILED,
-        final_score=grade.get("final_score", 0.0) if succeeded else 0.0,
-        result_tree=grade.get("result_tree") if succeeded else None,
-        feedback=output_of(state.results, StepName.FEEDBACK).get("feedback") or feedback,
+        final_score=0.0 if grade is None else grade.final_score,
+        result_tree=None if grade is None else grade.result_tree.model_dump(mode="json"),
+        feedback=(FeedbackOutput.model_validate(written).feedback if written else None) or feedback,
         pipeline_execution=public_json(execution),
     )

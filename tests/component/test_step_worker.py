@@ -5,9 +5,19 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import ValidationError
 
 from contracts.config import GradingConfig
-from contracts.messages import Envelope, StepRequest, StepResult, SubmissionInfo, envelope
+from contracts.handover import GradeHandOver
+from contracts.messages import (
+    Envelope,
+    SandboxRelease,
+    StepRequest,
+    StepResult,
+    SubmissionInfo,
+    envelope,
+)
+from contracts.results import ResultTree
 from contracts.steps import StepName, StepStatus
 from shared.errors import PoisonMessage
 from shared.messaging.topology import Topology
@@ -67,7 +77,9 @@ def worker(outcome: StepOutcome) -> tuple[StepWorker, FakeBus]:
 
 
 async def test_success_publishes_the_result_then_the_next_step_with_the_context() -> None:
-    graded = StepOutcome.success("graded", output={"final_score": 90}, context={"final_score": 90})
+    tree = ResultTree(final_score=90, children={})
+    handed = GradeHandOver(final_score=90, result_tree=tree)
+    graded = StepOutcome.success("graded", output={"final_score": 90}, context=handed)
     step_worker, bus = worker(graded)
     await step_worker.handle(work(StepName.GRADE))
     assert [key for key, _ in bus.published] == ["result.GRADE", "step.FOCUS"]
@@ -76,7 +88,8 @@ async def test_success_publishes_the_result_then_the_next_step_with_the_context(
     assert result.output == {"final_score": 90}
     following = bus.published[1][1]
     assert following.step is StepName.FOCUS
-    assert following.payload(StepRequest).context == {"GRADE": {"final_score": 90}}
+    assert following.data["context"] == {"GRADE": handed.model_dump(mode="json")}
+    assert following.payload(StepRequest).context.graded() == handed
     assert following.causation_id == bus.published[0][1].causation_id
 
 
@@ -112,3 +125,29 @@ async def test_giving_up_on_a_crashing_step_publishes_an_internal_error() -> Non
         "phase": "GRADE",
         "detail": "RuntimeError",
     }
+
+
+async def test_a_request_whose_hand_over_does_not_parse_still_ends_as_a_failed_step() -> None:
+    step_worker, bus = worker(StepOutcome.success("never"))
+    message = work(StepName.GRADE)
+    broken = message.model_copy(update={"data": {**message.data, "context": {"SANDBOX": 7}}})
+
+    with pytest.raises(ValidationError):
+        await step_worker.handle(broken)
+    await step_worker.give_up(broken, ValueError("unreadable"))
+
+    [(key, published)] = bus.published
+    assert key == "result.GRADE"
+    assert published.payload(StepResult).error_details == {
+        "error_type": "internal_error",
+        "phase": "GRADE",
+        "detail": "ValueError",
+    }
+
+
+async def test_a_message_type_this_worker_has_no_handler_for_is_poison() -> None:
+    step_worker, _ = worker(StepOutcome.success("graded"))
+    release = envelope(SandboxRelease(), submission_id=7, attempt=1)
+
+    with pytest.raises(PoisonMessage, match=r"sandbox\.release\.v1"):
+        await step_worker.handle(release)

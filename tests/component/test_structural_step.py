@@ -6,6 +6,7 @@ import pytest
 from ast_grep_py import SgRoot
 
 from contracts.config import GradingConfig, GradingConfigIn
+from contracts.handover import PrecomputedOutcomes, SandboxLease, StepContext
 from contracts.messages import StepRequest, SubmissionInfo
 from contracts.sandbox import Manifest, RunRequest, RunResult, Verdict
 from contracts.steps import StepName, StepStatus
@@ -102,7 +103,8 @@ async def test_a_static_only_config_plans_no_sandbox_and_grades_from_the_outcome
     assert analysed.status is StepStatus.SUCCESS
     assert analysed.message == "Structural analysis completed: 2 file(s) parsed"
     assert analysed.output["files_parsed"] == ["helpers.py", "main.py"]
-    assert set(analysed.context["outcomes"]) == {
+    assert isinstance(analysed.context, PrecomputedOutcomes)
+    assert set(analysed.context.outcomes) == {
         "base/no_os",
         "base/no_loops",
         "base/uses_recursion",
@@ -122,7 +124,8 @@ async def test_grade_uses_the_handed_over_outcomes_next_to_the_sandboxed_tests(
     blobs = MemoryBlobStore()
     sources = {**SOURCES, "main.py": "import os\n" + SOURCES["main.py"]}
     request = await request_for(config, blobs, sources)
-    request = request.model_copy(update={"context": {"SANDBOX": {"lease_id": "lease-1"}}})
+    context = StepContext(SANDBOX=SandboxLease(lease_id="lease-1"))
+    request = request.model_copy(update={"context": context})
     sandbox = FakeSandbox("120\n")
 
     analysed, graded = await structural_then_grade(GradingHandlers(sandbox, blobs), request)
@@ -141,7 +144,9 @@ async def test_grade_also_takes_the_outcomes_ai_batch_handed_over() -> None:
     blobs = MemoryBlobStore()
     request = await request_for(config, blobs, SOURCES)
     from_ai = TestOutcome(score=25, verdict="failed", message="judged elsewhere")
-    context = {"AI_BATCH": {"outcomes": {"base/no_os": from_ai.to_json()}}}
+    context = StepContext(
+        AI_BATCH=PrecomputedOutcomes(outcomes={"base/no_os": from_ai.to_contract()})
+    )
     request = request.model_copy(update={"context": context})
 
     graded = await GradingHandlers(FakeSandbox(""), blobs).grade_step(request, StepName.GRADE)

@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from contracts.handover import PrecomputedOutcome
 from contracts.results import TestVerdict
 from shared.grading.ports import GradeContext
 
@@ -32,14 +33,14 @@ class TestOutcome:
         if not 0 <= self.score <= 100:
             raise ValueError(f"a test score must be within 0..100, got {self.score}")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_contract(self) -> PrecomputedOutcome:
         """For carrying an outcome computed in an earlier step (STRUCTURAL_ANALYSIS,
         AI_BATCH) to GRADE inside the step message."""
-        return dict(self.__dict__)
+        return PrecomputedOutcome(**self.__dict__)
 
     @classmethod
-    def from_json(cls, body: dict[str, Any]) -> "TestOutcome":
-        return cls(**body)
+    def from_contract(cls, outcome: PrecomputedOutcome) -> "TestOutcome":
+        return cls(**outcome.model_dump())
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from contracts.config import GradingConfig
+from contracts.handover import PrecomputedOutcomes
 from contracts.messages import StepRequest, SubmissionInfo
 from contracts.steps import StepName, StepStatus
 from services.grading.ai_batch import make_ai_batch_step
@@ -78,7 +79,8 @@ async def run_batch(
     step = make_ai_batch_step(ChatClient(settings_for(fake_openai)), blobs)
     outcome = await step(request, StepName.AI_BATCH)
     assert outcome.status is StepStatus.SUCCESS
-    return {path: TestOutcome.from_json(body) for path, body in outcome.context["outcomes"].items()}
+    assert isinstance(outcome.context, PrecomputedOutcomes)
+    return {p: TestOutcome.from_contract(o) for p, o in outcome.context.outcomes.items()}
 
 
 async def test_one_request_grades_every_ai_test_keyed_by_unique_path(
@@ -154,9 +156,8 @@ async def test_without_ai_configured_the_tests_are_errors_and_nothing_is_sent() 
 
     assert outcome.status is StepStatus.SUCCESS
     assert outcome.output == {"ai_tests": 3, "ai_available": False}
-    assert {body["message"] for body in outcome.context["outcomes"].values()} == {
-        AI_UNAVAILABLE_MESSAGE
-    }
+    assert isinstance(outcome.context, PrecomputedOutcomes)
+    assert {o.message for o in outcome.context.outcomes.values()} == {AI_UNAVAILABLE_MESSAGE}
 
 
 async def test_a_malformed_answer_is_treated_as_unavailable(fake_openai: FakeOpenAI) -> None:
@@ -197,7 +198,7 @@ async def test_a_config_without_ai_tests_sends_nothing(fake_openai: FakeOpenAI) 
         request, StepName.AI_BATCH
     )
 
-    assert outcome.context == {"outcomes": {}}
+    assert outcome.context == PrecomputedOutcomes(outcomes={})
     assert fake_openai.requests == []
 
 
@@ -234,6 +235,7 @@ async def test_an_unavailable_ai_grader_is_explained_in_the_students_language() 
 
     outcome = await make_ai_batch_step(None, blobs)(request, StepName.AI_BATCH)
 
-    messages = {body["message"] for body in outcome.context["outcomes"].values()}
+    assert isinstance(outcome.context, PrecomputedOutcomes)
+    messages = {o.message for o in outcome.context.outcomes.values()}
     assert messages == {say_in("pt_BR", "ai.unavailable")}
     assert next(iter(messages)).startswith("O corretor por IA estava indisponível")

@@ -145,7 +145,10 @@ async def a_feedback_request(raw: dict[str, Any]) -> tuple[StepRequest, MemoryBl
     )
     submission = SubmissionInfo(id=7, attempt=1, language="python", manifest=manifest)
     context = {
-        StepName.GRADE.value: {"result_tree": graded_tree().model_dump(mode="json")},
+        StepName.GRADE.value: {
+            "final_score": graded_tree().final_score,
+            "result_tree": graded_tree().model_dump(mode="json"),
+        },
         StepName.FOCUS.value: {"focus": [item.model_dump(mode="json") for item in focus_ranking()]},
     }
     request = StepRequest(
