@@ -15,8 +15,6 @@ what slips past a command's own limits (an OOM kill there is a memory_limit verd
 
 import asyncio
 import contextlib
-import math
-import resource
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -31,14 +29,20 @@ from services.sandbox.backends.base import LeaseNotFound, SandboxError
 from services.sandbox.backends.docker_engine import DockerEngine, workspace_archive
 from services.sandbox.backends.docker_run import CommandRun, wrapper_argv
 from services.sandbox.backends.elf import may_have_failed_to_load, static_memory_bytes
-from services.sandbox.backends.local import heap_limit_environment, program_name
+from services.sandbox.backends.leases import LeaseTable
 from services.sandbox.backends.metrics import metrics_dict
 from services.sandbox.backends.pool import ContainerPool
+from services.sandbox.backends.runrules import (
+    MIB,
+    command_argv,
+    heap_limit_environment,
+    program_name,
+    program_words,
+    rlimits,
+)
 from services.sandbox.settings import SandboxSettings
 
 log = structlog.get_logger()
-
-MIB = 1024 * 1024
 
 
 @dataclass(eq=False)
@@ -65,13 +69,11 @@ class DockerBackend:
             lease_ttl_s=settings.lease_ttl_s,
             on_expired=self._release_container,
         )
-        self._leases: dict[str, _Lease] = {}
-        self._lease_by_owner: dict[str, str] = {}
+        self._leases = LeaseTable[_Lease]()
         self._lease_by_container: dict[str, str] = {}
         self._acquiring: dict[str, asyncio.Task[str]] = {}
         self._start_lock = asyncio.Lock()
         self._started = False
-        self._closed = False
         self._metrics_logger: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -93,10 +95,9 @@ class DockerBackend:
         return metrics_dict(self._pool.gauges(), self._pool.counters)
 
     async def acquire(self, owner: str, language: str) -> str:
-        if self._closed:
-            raise SandboxError("the sandbox backend is closed")
+        self._leases.check_open()
         await self.start()
-        if (lease_id := self._lease_by_owner.get(owner)) is not None:
+        if (lease_id := self._leases.id_of(owner)) is not None:
             return lease_id
         pending = self._acquiring.get(owner)
         if pending is None:  # one container per owner, even when asked twice at once
@@ -115,7 +116,7 @@ class DockerBackend:
     async def put_files(
         self, lease_id: str, files: dict[str, bytes], read_only: bool = False
     ) -> None:
-        lease = self._lease(lease_id)
+        lease = self._leases.get(lease_id)
         # Checked (and normalised) as a whole batch before any of it is written.
         checked = {"/".join(workspace.file_parts(path)): data for path, data in files.items()}
         archive = workspace_archive(checked, read_only, mtime=time.time())
@@ -123,7 +124,7 @@ class DockerBackend:
             await self._engine.put_archive(lease.container_id, archive)
 
     async def run(self, lease_id: str, request: RunRequest) -> RunResult:
-        lease = self._lease(lease_id)
+        lease = self._leases.get(lease_id)
         cwd = "/".join(workspace.path_parts(request.cwd)) or "."
         heap_limit = heap_limit_environment(program_name(request), request.memory_limit_mb)
         argv = self._argv(request, cwd, bound_address_space=not heap_limit)
@@ -141,7 +142,7 @@ class DockerBackend:
         return result
 
     async def read_file(self, lease_id: str, path: str) -> bytes | None:
-        lease = self._lease(lease_id)
+        lease = self._leases.get(lease_id)
         checked = "/".join(workspace.file_parts(path))
         async with self._locked(lease):
             return await self._engine.read_file(
@@ -149,13 +150,10 @@ class DockerBackend:
             )
 
     async def release(self, lease_id: str) -> None:
-        lease = self._leases.pop(lease_id, None)
+        lease = self._leases.pop(lease_id)
         if lease is None:
             return
-        if self._lease_by_owner.get(lease.owner) == lease_id:
-            del self._lease_by_owner[lease.owner]
         self._lease_by_container.pop(lease.container_id, None)
-        lease.released = True
         # Removing the container kills whatever still runs in it, a run in flight too.
         await self._pool.give_back(lease.container_id)
 
@@ -164,23 +162,22 @@ class DockerBackend:
         # that nobody releases until its TTL.
         if (pending := self._acquiring.get(owner)) is not None:
             pending.cancel()
-        lease_id = self._lease_by_owner.get(owner)
+        lease_id = self._leases.id_of(owner)
         if lease_id is not None:
             await self.release(lease_id)
 
     async def close(self) -> None:
-        self._closed = True
+        self._leases.closed = True
         if self._metrics_logger is not None:
             self._metrics_logger.cancel()
-        await asyncio.gather(*(self.release(lease_id) for lease_id in list(self._leases)))
+        await asyncio.gather(*(self.release(lease_id) for lease_id in self._leases.ids()))
         await self._pool.close()
         await self._engine.close()
 
     async def _new_lease(self, owner: str, language: str) -> str:
         container_id = await self._pool.take(language)
         lease = _Lease(uuid.uuid4().hex, owner, container_id)
-        self._leases[lease.lease_id] = lease
-        self._lease_by_owner[owner] = lease.lease_id
+        self._leases.add(lease)
         self._lease_by_container[container_id] = lease.lease_id
         return lease.lease_id
 
@@ -190,17 +187,9 @@ class DockerBackend:
         if lease_id is not None:
             await self.release(lease_id)
 
-    def _lease(self, lease_id: str) -> _Lease:
-        lease = self._leases.get(lease_id)
-        if lease is None:
-            raise LeaseNotFound(f"no live lease {lease_id!r}")
-        return lease
-
     @contextlib.asynccontextmanager
     async def _locked(self, lease: _Lease) -> AsyncIterator[None]:
-        async with lease.lock:
-            if lease.released:  # released while we waited for the lock
-                raise LeaseNotFound(f"lease {lease.lease_id!r} was released")
+        async with self._leases.locked(lease):
             if lease.broken:
                 raise SandboxError(
                     "this sandbox's container was killed to stop a runaway program; "
@@ -228,24 +217,13 @@ class DockerBackend:
 
     def _argv(self, request: RunRequest, cwd: str, bound_address_space: bool) -> list[str]:
         """The wrapped command; the JVM and node get a heap limit instead of RLIMIT_AS."""
-        program = request.argv or ["/bin/sh", "-c", request.shell or ""]
-        limits = self._limits(request, bound_address_space)
-        return wrapper_argv(program, limits, request.wall_time_limit_ms, cwd)
-
-    def _limits(self, request: RunRequest, bound_address_space: bool) -> list[tuple[int, int, int]]:
-        cpu_seconds = math.ceil(request.cpu_time_limit_ms / 1000)
-        file_size = self._settings.file_size_limit_mb * MIB
-        open_files = self._settings.open_files
-        limits = [
-            (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1),
-            (resource.RLIMIT_FSIZE, file_size, file_size),
-            (resource.RLIMIT_CORE, 0, 0),
-            (resource.RLIMIT_NOFILE, open_files, open_files),
-        ]
-        if bound_address_space:
-            memory = request.memory_limit_mb * MIB
-            limits.append((resource.RLIMIT_AS, memory, memory))
-        return limits
+        limits = rlimits(
+            request,
+            file_size_bytes=self._settings.file_size_limit_mb * MIB,
+            open_files=self._settings.open_files,
+            bound_address_space=bound_address_space,
+        )
+        return wrapper_argv(command_argv(request), limits, request.wall_time_limit_ms, cwd)
 
     async def _log_metrics_forever(self) -> None:
         while True:
@@ -255,7 +233,7 @@ class DockerBackend:
 
 def _workspace_program(request: RunRequest, cwd: str) -> str | None:
     """The workspace path of the program run (e.g. ./a.out), None for one on PATH."""
-    words = request.argv or (request.shell or "").split()
+    words = program_words(request)
     if not words or "/" not in words[0] or words[0].startswith("/"):
         return None
     try:

@@ -47,6 +47,7 @@ START_TIMEOUT_S = 60.0
 REMOVE_TIMEOUT_S = 30.0
 _STAT_HEADER = "X-Docker-Container-Path-Stat"
 # Go's os.FileMode type bits, as the archive API's stat header reports them.
+_GO_MODE_DIR = 1 << 31
 _GO_MODE_TYPE_BITS = (
     (1 << 31) | (1 << 27) | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19)
 )
@@ -245,6 +246,8 @@ class DockerEngine:
 
     async def read_file(self, container_id: str, path: str, limit_bytes: int) -> bytes | None:
         """A workspace file's bytes; None when missing; refuse links, directories, big files."""
+        if not await self._parents_are_directories(container_id, path):
+            return None
         try:
             # aiodocker's get_archive reads any size into memory: look at the stat first.
             async with self._docker._query(
@@ -257,6 +260,30 @@ class DockerEngine:
                 return None
             raise _lease_error(error, "cannot read files") from error
         return _only_file_in(archive, path)
+
+    async def _parents_are_directories(self, container_id: str, path: str) -> bool:
+        """The engine resolves links in the middle of a path: refuse a path through one
+        (`etc -> /etc` would read the image's files as root). False when one is missing
+        or not a directory."""
+        parts = path.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            parent = "/".join(parts[:depth])
+            try:
+                async with self._docker._query(
+                    f"containers/{container_id}/archive",
+                    method="HEAD",
+                    params={"path": f"{WORKSPACE}/{parent}"},
+                ) as response:
+                    stat = _stat(response.headers.get(_STAT_HEADER, ""), parent)
+            except aiodocker.DockerError as error:
+                if error.status == 404:
+                    return False
+                raise _lease_error(error, "cannot read files") from error
+            if stat.get("linkTarget"):
+                raise UnsafePath(f"path {path!r} goes through a link")
+            if not int(stat["mode"]) & _GO_MODE_DIR:
+                return False
+        return True
 
     # --- execs ---------------------------------------------------------------------------
 
@@ -347,10 +374,14 @@ def _lease_error(error: aiodocker.DockerError, what: str) -> SandboxError:
     return SandboxError(f"{what} in the sandbox: {error.message}")
 
 
-def _check_readable(stat_header: str, path: str, limit_bytes: int) -> None:
+def _stat(stat_header: str, path: str) -> dict[str, Any]:
     if not stat_header:
         raise SandboxError(f"the Docker engine did not say what {path!r} is")
-    stat = json.loads(base64.b64decode(stat_header))
+    return dict(json.loads(base64.b64decode(stat_header)))
+
+
+def _check_readable(stat_header: str, path: str, limit_bytes: int) -> None:
+    stat = _stat(stat_header, path)
     # The archive API stats the path itself: a final symlink shows as one.
     if stat.get("linkTarget") or int(stat["mode"]) & _GO_MODE_TYPE_BITS:
         raise UnsafePath(f"path {path!r} is not a regular file")

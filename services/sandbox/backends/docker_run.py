@@ -38,7 +38,7 @@ from contracts.sandbox import RunRequest, RunResult, Verdict
 from services.sandbox.backends.base import SandboxError
 
 # The local backend's rules for a result: the same shape and verdicts from both backends.
-from services.sandbox.backends.local import is_java, program_name, run_result
+from services.sandbox.backends.runrules import BoundedOutput, run_result
 from services.sandbox.backends.supervised import SUPERVISOR_SCRIPT, Ending
 
 SUPERVISOR_SOURCE = SUPERVISOR_SCRIPT.read_text()
@@ -95,23 +95,6 @@ def kill_group_argv(process_group: int) -> list[str]:
 
 
 KILL_EVERYTHING_ARGV = ["/bin/sh", "-c", "kill -9 -1"]
-
-
-class StdoutCapture:
-    """Keeps at most `limit` bytes and says when more arrived."""
-
-    def __init__(self, limit: int) -> None:
-        self.data = bytearray()
-        self.total = 0
-        self._limit = limit
-
-    def feed(self, chunk: bytes) -> None:
-        self.data += chunk[: max(0, self._limit - len(self.data))]
-        self.total += len(chunk)
-
-    @property
-    def overflowed(self) -> bool:
-        return self.total > self._limit
 
 
 @dataclass(frozen=True)
@@ -227,7 +210,7 @@ class ContainerEnding:
     container_killed: bool  # nothing else could stop the run: the container is dead
 
     def result(self, request: RunRequest) -> RunResult:
-        result = run_result(self.ending, request, is_java=is_java(program_name(request)))
+        result = run_result(self.ending, request)
         if self.oom_killed and result.verdict is Verdict.RUNTIME_ERROR:
             # The cgroup, not an rlimit, stopped it: a memory limit all the same.
             return result.model_copy(update={"verdict": Verdict.MEMORY_LIMIT})
@@ -241,7 +224,7 @@ class CommandRun:
         self._host = host
         self._container_id = container_id
         self._request = request
-        self._stdout = StdoutCapture(request.output_limit_bytes)
+        self._stdout = BoundedOutput(request.output_limit_bytes)
         self._stderr = StderrChannel(request.output_limit_bytes)
         self._kills: list[asyncio.Task[None]] = []
         self._cut_off = False

@@ -26,21 +26,15 @@ Peak memory is exact above about 8 MB; below that it reads as the supervisor's o
 """
 
 import asyncio
-import contextlib
-import math
 import os
-import re
-import resource
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from contracts.sandbox import RunRequest, RunResult
 from services.sandbox.backends import workspace
-from services.sandbox.backends.base import LeaseNotFound, SandboxError
 from services.sandbox.backends.isolation import (
     SAFE_PATH,
     UidPool,
@@ -50,12 +44,19 @@ from services.sandbox.backends.isolation import (
     make_root,
     network_prefix,
 )
+from services.sandbox.backends.leases import LeaseTable
+from services.sandbox.backends.runrules import (
+    MIB,
+    Rlimit,
+    command_argv,
+    heap_limit_environment,
+    program_name,
+    rlimits,
+    run_result,
+)
 from services.sandbox.backends.supervised import Ending, Launch, kill_group, run_supervised
-from services.sandbox.backends.verdict import RunFacts, judge
 
-MIB = 1024 * 1024
 OPEN_FILES_LIMIT = 256
-_JAVA_OPTIONS_NOTICE = re.compile(rb"^Picked up JAVA_TOOL_OPTIONS: .*(?:\n|$)", re.MULTILINE)
 
 
 @dataclass(eq=False)
@@ -90,22 +91,18 @@ class LocalBackend:
         self._file_size_limit = file_size_limit_bytes
         self._max_processes = max_processes
         self._read_limit = read_limit_bytes or file_size_limit_bytes
-        self._leases: dict[str, _Lease] = {}
-        self._lease_by_owner: dict[str, str] = {}
-        self._closed = False
+        self._leases = LeaseTable[_Lease]()
 
     @property
     def isolates_network(self) -> bool:
         return self._network_prefix is not None
 
     async def acquire(self, owner: str, language: str) -> str:
-        if self._closed:
-            raise SandboxError("the sandbox backend is closed")
-        if (lease_id := self._lease_by_owner.get(owner)) is not None:
+        self._leases.check_open()
+        if (lease_id := self._leases.id_of(owner)) is not None:
             return lease_id
         lease = self._new_lease(owner)
-        self._leases[lease.lease_id] = lease
-        self._lease_by_owner[owner] = lease.lease_id
+        self._leases.add(lease)
         async with lease.lock:
             # A crashed earlier holder of this uid may have left processes behind.
             await self._kill_everything(lease)
@@ -114,35 +111,32 @@ class LocalBackend:
     async def put_files(
         self, lease_id: str, files: dict[str, bytes], read_only: bool = False
     ) -> None:
-        lease = self._lease(lease_id)
+        lease = self._leases.get(lease_id)
         for path in files:
             workspace.file_parts(path)  # refuse the whole batch before writing any of it
-        async with self._locked(lease):
+        async with self._leases.locked(lease):
             await asyncio.to_thread(self._write_files, lease, files, read_only)
 
     async def run(self, lease_id: str, request: RunRequest) -> RunResult:
-        lease = self._lease(lease_id)
-        async with self._locked(lease):
+        lease = self._leases.get(lease_id)
+        async with self._leases.locked(lease):
             cwd = await asyncio.to_thread(workspace.resolve_directory, lease.workspace, request.cwd)
             launch = self._launch(lease, request, cwd)
             ending = await self._run_supervised(lease, launch)
-        return run_result(ending, request, is_java=is_java(program_name(request)))
+        return run_result(ending, request)
 
     async def read_file(self, lease_id: str, path: str) -> bytes | None:
-        lease = self._lease(lease_id)
+        lease = self._leases.get(lease_id)
         workspace.file_parts(path)
-        async with self._locked(lease):
+        async with self._leases.locked(lease):
             return await asyncio.to_thread(
                 workspace.read_file, lease.workspace, path, self._read_limit
             )
 
     async def release(self, lease_id: str) -> None:
-        lease = self._leases.pop(lease_id, None)
+        lease = self._leases.pop(lease_id)
         if lease is None:
             return
-        if self._lease_by_owner.get(lease.owner) == lease_id:
-            del self._lease_by_owner[lease.owner]
-        lease.released = True
         await self._kill_everything(lease)
         async with lease.lock:  # a run in flight finishes reaping before its directory goes
             await asyncio.to_thread(workspace.remove_tree, lease.workspace)
@@ -152,7 +146,7 @@ class LocalBackend:
             os.close(lease.uid_lock_fd)  # frees the uid for the next lease
 
     async def release_owner(self, owner: str) -> None:
-        lease_id = self._lease_by_owner.get(owner)
+        lease_id = self._leases.id_of(owner)
         if lease_id is not None:
             await self.release(lease_id)
 
@@ -167,22 +161,9 @@ class LocalBackend:
         }
 
     async def close(self) -> None:
-        self._closed = True
-        await asyncio.gather(*(self.release(lease_id) for lease_id in list(self._leases)))
+        self._leases.closed = True
+        await asyncio.gather(*(self.release(lease_id) for lease_id in self._leases.ids()))
         await asyncio.to_thread(workspace.remove_tree, self._root)
-
-    def _lease(self, lease_id: str) -> _Lease:
-        lease = self._leases.get(lease_id)
-        if lease is None:
-            raise LeaseNotFound(f"no live lease {lease_id!r}")
-        return lease
-
-    @contextlib.asynccontextmanager
-    async def _locked(self, lease: _Lease) -> AsyncIterator[None]:
-        async with lease.lock:
-            if lease.released:  # released while we waited for the lock
-                raise LeaseNotFound(f"lease {lease.lease_id!r} was released")
-            yield
 
     def _new_lease(self, owner: str) -> _Lease:
         uid, lock_fd = self._uids.reserve() if self._uids is not None else (None, None)
@@ -241,7 +222,7 @@ class LocalBackend:
         )
 
     def _command(self, lease: _Lease, request: RunRequest) -> list[str]:
-        program = request.argv or ["/bin/sh", "-c", request.shell or ""]
+        program = command_argv(request)
         if self._network_prefix is None:
             return program
         uid = lease.uid
@@ -251,80 +232,20 @@ class LocalBackend:
 
     def _limits(
         self, lease: _Lease, request: RunRequest, bound_address_space: bool
-    ) -> list[tuple[int, int, int]]:
-        cpu_seconds = math.ceil(request.cpu_time_limit_ms / 1000)
-        limits = [
-            (resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1),
-            (resource.RLIMIT_FSIZE, self._file_size_limit, self._file_size_limit),
-            (resource.RLIMIT_CORE, 0, 0),
-            (resource.RLIMIT_NOFILE, OPEN_FILES_LIMIT, OPEN_FILES_LIMIT),
-        ]
-        if bound_address_space:
-            memory = request.memory_limit_mb * MIB
-            limits.append((resource.RLIMIT_AS, memory, memory))
-        if lease.uid is not None:  # counted per uid, so only meaningful with one of its own
-            limits.append((resource.RLIMIT_NPROC, self._max_processes, self._max_processes))
-        return limits
+    ) -> list[Rlimit]:
+        return rlimits(
+            request,
+            file_size_bytes=self._file_size_limit,
+            open_files=OPEN_FILES_LIMIT,
+            bound_address_space=bound_address_space,
+            # Counted per uid, so only meaningful with a uid of its own.
+            max_processes=None if lease.uid is None else self._max_processes,
+        )
 
 
 def _netns_name(lease_id: str) -> str:
     return f"autograder-{lease_id[:16]}"
 
 
-def program_name(request: RunRequest) -> str:
-    """The program's file name: argv[0], or the first word of the shell command."""
-    words = request.argv or (request.shell or "").split()
-    return PurePosixPath(words[0]).name if words else ""
-
-
-def is_java(program: str) -> bool:
-    return "java" in program  # java, javac
-
-
-def heap_limit_environment(program: str, memory_limit_mb: int) -> dict[str, str]:
-    """For runtimes that RLIMIT_AS would break: their own heap limit, from the memory limit."""
-    if is_java(program):
-        # No perf data files in the shared /tmp either.
-        options = f"-Xmx{memory_limit_mb}m -XX:+UseSerialGC -Xss8m -XX:-UsePerfData"
-        return {"JAVA_TOOL_OPTIONS": options}
-    if program in ("node", "nodejs"):
-        return {"NODE_OPTIONS": f"--max-old-space-size={memory_limit_mb}"}
-    return {}
-
-
 def _environment(home: Path) -> dict[str, str]:
     return {"PATH": SAFE_PATH, "HOME": str(home), "LANG": "C.UTF-8", "TMPDIR": str(home)}
-
-
-def run_result(ending: Ending, request: RunRequest, is_java: bool) -> RunResult:
-    exit_code, signal_number = _exit_code_and_signal(ending.status)
-    raw_stderr = ending.stderr
-    if is_java:  # the JVM announces JAVA_TOOL_OPTIONS on stderr: ours, not the program's
-        raw_stderr = _JAVA_OPTIONS_NOTICE.sub(b"", raw_stderr)
-    stderr = raw_stderr.decode("utf-8", errors="replace")
-    facts = RunFacts(
-        exit_code=exit_code,
-        signal=signal_number,
-        cpu_ms=ending.cpu_ms,
-        peak_memory_kb=ending.peak_memory_kb,
-        stderr=stderr,
-        killed_at_wall_limit=ending.killed_at_wall_limit,
-        output_overflowed=ending.stdout_truncated or ending.stderr_truncated,
-    )
-    return RunResult(
-        exit_code=exit_code,
-        signal=signal_number,
-        cpu_ms=ending.cpu_ms,
-        wall_ms=ending.wall_ms,
-        peak_memory_kb=ending.peak_memory_kb,
-        stdout=ending.stdout.decode("utf-8", errors="replace"),
-        stderr=stderr,
-        stdout_truncated=ending.stdout_truncated,
-        stderr_truncated=ending.stderr_truncated,
-        verdict=judge(facts, request),
-    )
-
-
-def _exit_code_and_signal(status: int) -> tuple[int | None, int | None]:
-    code = os.waitstatus_to_exitcode(status)
-    return (code, None) if code >= 0 else (None, -code)

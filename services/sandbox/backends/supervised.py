@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from services.sandbox.backends.base import SandboxError
+from services.sandbox.backends.runrules import BoundedOutput
 
 SUPERVISOR_SCRIPT = Path(__file__).with_name("supervisor.py")
 # How long to wait for the pipes to close once everything of the run was killed.
@@ -105,21 +106,24 @@ class _Capture(asyncio.Protocol):
     """Keeps at most `limit` bytes of a pipe and calls on_overflow once when more arrive."""
 
     def __init__(self, limit: int, on_overflow: Callable[[], None]) -> None:
-        self.data = bytearray()
-        self.truncated = False
+        self.output = BoundedOutput(limit)
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._limit = limit
         self._on_overflow = on_overflow
         self._transport: asyncio.BaseTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
 
+    @property
+    def data(self) -> bytes:
+        return bytes(self.output.data)
+
+    @property
+    def truncated(self) -> bool:
+        return self.output.overflowed
+
     def data_received(self, data: bytes) -> None:
-        room = self._limit - len(self.data)
-        self.data += data[:room]
-        if len(data) > room and not self.truncated:
-            self.truncated = True
+        if self.output.feed(data):
             self._on_overflow()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -11,20 +11,16 @@ import pytest
 import pytest_asyncio
 
 from services.sandbox.backends.docker import DockerBackend
-from services.sandbox.backends.docker_engine import engine_problem
-from services.sandbox.settings import LANGUAGES, SandboxSettings
-from tests.integration.sandbox.support import POOL_FILL_TIMEOUT_S, sandbox_settings
+from tests.integration.sandbox.support import (
+    POOL_FILL_TIMEOUT_S,
+    require_docker_and_images,
+    sandbox_settings,
+)
 
 
 @pytest.fixture(scope="session")
 def docker_and_images() -> None:
-    settings = SandboxSettings(pool_sizes=dict.fromkeys(LANGUAGES, 1))
-    problem = asyncio.run(engine_problem(settings))
-    if problem is not None:
-        pytest.fail(
-            "the Docker sandbox tests need a running Docker engine and the sandbox images "
-            f"(`make sandbox-images`): {problem}"
-        )
+    asyncio.run(require_docker_and_images())
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

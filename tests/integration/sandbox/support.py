@@ -4,9 +4,12 @@ import os
 import uuid
 from typing import Any
 
+import pytest
+
 from contracts.sandbox import RunRequest, RunResult, Verdict
 from services.sandbox.backends.docker import DockerBackend
-from services.sandbox.settings import SandboxSettings
+from services.sandbox.backends.docker_engine import engine_problem
+from services.sandbox.settings import LANGUAGES, SandboxSettings
 
 # Lists the processes of the container other than PID 1 and this one's own ancestry.
 SURVIVORS = """
@@ -39,6 +42,17 @@ TEST_LIMITS: dict[str, Any] = {
     "metrics_log_interval_s": 0,
 }
 POOL_FILL_TIMEOUT_S = 60
+
+
+async def require_docker_and_images() -> None:
+    """Fails the test, saying how to get them, when the engine or an image is missing."""
+    settings = SandboxSettings(pool_sizes=dict.fromkeys(LANGUAGES, 1))
+    problem = await engine_problem(settings)
+    if problem is not None:
+        pytest.fail(
+            "the Docker sandbox tests need a running Docker engine and the sandbox images "
+            f"(`make sandbox-images`): {problem}"
+        )
 
 
 def sandbox_settings(pool_sizes: dict[str, int], **overrides: Any) -> SandboxSettings:

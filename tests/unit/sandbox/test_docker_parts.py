@@ -14,8 +14,9 @@ from services.sandbox.backends.docker_engine import (
     container_spec,
     workspace_archive,
 )
-from services.sandbox.backends.docker_run import StderrChannel, StdoutCapture, wrapper_argv
+from services.sandbox.backends.docker_run import StderrChannel, wrapper_argv
 from services.sandbox.backends.elf import may_have_failed_to_load, static_memory_bytes
+from services.sandbox.backends.runrules import BoundedOutput
 from services.sandbox.settings import SandboxSettings
 
 REPORT = b'{"status": 0, "cpu_ms": 3, "peak_memory_kb": 9000, "timed_out": false, "wall_ms": 5}\n'
@@ -130,13 +131,16 @@ def test_no_report_when_the_supervisor_was_killed() -> None:
     assert parts.program_stderr == b"bye\n"
 
 
-def test_stdout_keeps_the_limit_and_counts_the_rest() -> None:
-    capture = StdoutCapture(4)
-    capture.feed(b"abc")
-    capture.feed(b"def")
+def test_output_keeps_the_limit_counts_the_rest_and_says_once_when_it_overflowed() -> None:
+    capture = BoundedOutput(4)
+
+    assert capture.feed(b"abc") is False
+    assert capture.feed(b"def") is True
+    assert capture.feed(b"ghi") is False  # already said
 
     assert bytes(capture.data) == b"abcd"
     assert capture.overflowed
+    assert capture.total == 9
 
 
 def members_of(archive: bytes) -> dict[str, tarfile.TarInfo]:

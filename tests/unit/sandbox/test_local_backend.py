@@ -2,7 +2,6 @@
 
 import asyncio
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -74,95 +73,6 @@ def wait_until_gone(pid: int, timeout_s: float = 1.0) -> bool:
 # --- running programs ----------------------------------------------------------------
 
 
-async def test_stdin_round_trips_to_stdout(backend: LocalBackend, lease: str) -> None:
-    result = await backend.run(lease, RunRequest(argv=["cat"], stdin="héllo\nworld\n"))
-
-    assert result.verdict is Verdict.OK
-    assert result.ok
-    assert result.exit_code == 0
-    assert result.stdout == "héllo\nworld\n"
-
-
-async def test_large_stdin_is_fed_whole(backend: LocalBackend, lease: str) -> None:
-    result = await backend.run(lease, RunRequest(argv=["wc", "-c"], stdin="x" * 1_000_000))
-
-    assert result.stdout.strip() == "1000000"
-
-
-async def test_program_that_ignores_large_stdin_still_finishes(
-    backend: LocalBackend, lease: str
-) -> None:
-    result = await backend.run(lease, RunRequest(argv=["true"], stdin="x" * 1_000_000))
-
-    assert result.verdict is Verdict.OK
-
-
-async def test_nonzero_exit_is_a_runtime_error(backend: LocalBackend, lease: str) -> None:
-    result = await shell(backend, lease, "echo oops >&2; exit 3")
-
-    assert result.verdict is Verdict.RUNTIME_ERROR
-    assert result.exit_code == 3
-    assert result.signal is None
-    assert result.stderr == "oops\n"
-
-
-async def test_death_by_signal_reports_the_signal(backend: LocalBackend, lease: str) -> None:
-    result = await python(backend, lease, "import os; os.abort()")
-
-    assert result.verdict is Verdict.RUNTIME_ERROR
-    assert result.exit_code is None
-    assert result.signal == signal.SIGABRT
-
-
-async def test_missing_program_is_a_runtime_error(backend: LocalBackend, lease: str) -> None:
-    result = await backend.run(lease, RunRequest(argv=["./does-not-exist"]))
-
-    assert result.verdict is Verdict.RUNTIME_ERROR
-    assert result.exit_code == 127
-
-
-async def test_invalid_utf8_output_is_replaced(backend: LocalBackend, lease: str) -> None:
-    result = await shell(backend, lease, r"printf 'a\377b'")
-
-    assert result.stdout == "a\ufffdb"
-
-
-async def test_cpu_loop_hits_the_time_limit(backend: LocalBackend, lease: str) -> None:
-    result = await python(backend, lease, "while True: pass", cpu_time_limit_ms=500)
-
-    assert result.verdict is Verdict.TIME_LIMIT
-    assert result.signal in (signal.SIGXCPU, signal.SIGKILL)
-    assert result.cpu_ms >= 450  # the kernel's CPU accounting is coarser than 1 ms
-
-
-async def test_sleeping_program_is_killed_at_the_wall_limit(
-    backend: LocalBackend, lease: str
-) -> None:
-    result = await backend.run(lease, RunRequest(argv=["sleep", "30"], wall_time_limit_ms=1_000))
-
-    assert result.verdict is Verdict.TIME_LIMIT
-    assert result.signal == signal.SIGKILL
-    assert 1_000 <= result.wall_ms < 20_000  # the program would sleep 30 s
-
-
-async def test_allocating_past_the_limit_is_a_memory_limit(
-    backend: LocalBackend, lease: str
-) -> None:
-    result = await python(backend, lease, "data = bytearray(1 << 30)", memory_limit_mb=128)
-
-    assert result.verdict is Verdict.MEMORY_LIMIT
-    assert "MemoryError" in result.stderr
-
-
-async def test_peak_memory_is_measured(backend: LocalBackend, lease: str) -> None:
-    code = "data = bytearray(64 << 20); data[::4096] = b'x' * len(data[::4096])"
-
-    result = await python(backend, lease, code, memory_limit_mb=256)
-
-    assert result.verdict is Verdict.OK
-    assert result.peak_memory_kb >= 64 * 1024
-
-
 async def test_peak_memory_is_the_programs_not_the_backends(
     backend: LocalBackend, lease: str
 ) -> None:
@@ -174,23 +84,6 @@ async def test_peak_memory_is_the_programs_not_the_backends(
 
     assert result.peak_memory_kb < 32 * 1024
     del ballast
-
-
-async def test_stdout_flood_is_cut_at_the_output_limit(backend: LocalBackend, lease: str) -> None:
-    result = await backend.run(lease, RunRequest(argv=["yes"], output_limit_bytes=10_000))
-
-    assert result.verdict is Verdict.OUTPUT_LIMIT
-    assert result.stdout_truncated
-    assert not result.stderr_truncated
-    assert 0 < len(result.stdout) <= 10_000
-
-
-async def test_stderr_flood_is_cut_too(backend: LocalBackend, lease: str) -> None:
-    result = await shell(backend, lease, "yes >&2", output_limit_bytes=1_000)
-
-    assert result.verdict is Verdict.OUTPUT_LIMIT
-    assert result.stderr_truncated
-    assert len(result.stderr) <= 1_000
 
 
 async def test_background_child_is_killed_when_the_run_ends(
@@ -282,14 +175,6 @@ async def test_runs_on_different_leases_overlap(backend: LocalBackend) -> None:
     assert time.monotonic() - started < 5.5  # one after the other would take at least 6 s
 
 
-async def test_cwd_is_a_directory_inside_the_workspace(backend: LocalBackend, lease: str) -> None:
-    await backend.put_files(lease, {"sub/dir/data.txt": b"42"})
-
-    result = await backend.run(lease, RunRequest(argv=["cat", "data.txt"], cwd="sub/dir"))
-
-    assert result.stdout == "42"
-
-
 # --- files ---------------------------------------------------------------------------
 
 
@@ -301,23 +186,6 @@ async def test_put_files_are_visible_to_programs(backend: LocalBackend, lease: s
     result = await backend.run(lease, RunRequest(argv=["python3", "main.py"]))
 
     assert result.stdout == "7\n"
-
-
-async def test_read_only_files_cannot_be_overwritten(backend: LocalBackend, lease: str) -> None:
-    await backend.put_files(lease, {"expected.txt": b"answer"}, read_only=True)
-
-    result = await shell(backend, lease, "echo cheat > expected.txt")
-
-    assert result.verdict is Verdict.RUNTIME_ERROR
-    assert await backend.read_file(lease, "expected.txt") == b"answer"
-
-
-@pytest.mark.parametrize("path", ["../x", "/etc/passwd", "a/../../x", "a/b/../../../x", "a\x00b"])
-async def test_put_files_refuses_paths_outside_the_workspace(
-    backend: LocalBackend, lease: str, path: str
-) -> None:
-    with pytest.raises(UnsafePath, match="path"):
-        await backend.put_files(lease, {path: b"x"})
 
 
 async def test_put_files_does_not_follow_a_symlinked_directory(
@@ -342,23 +210,6 @@ async def test_put_files_does_not_write_through_a_symlinked_file(
     assert target.read_text() == "keep"
 
 
-async def test_read_file_does_not_follow_symlinks(backend: LocalBackend, lease: str) -> None:
-    await shell(backend, lease, "ln -s /etc etc && ln -s /etc/passwd passwd")
-
-    with pytest.raises(UnsafePath):
-        await backend.read_file(lease, "etc/passwd")
-    with pytest.raises(UnsafePath):
-        await backend.read_file(lease, "passwd")
-
-
-async def test_read_file_returns_what_a_program_wrote(backend: LocalBackend, lease: str) -> None:
-    await shell(backend, lease, "mkdir -p out && printf result > out/answer.txt")
-
-    assert await backend.read_file(lease, "out/answer.txt") == b"result"
-    assert await backend.read_file(lease, "out/missing.txt") is None
-    assert await backend.read_file(lease, "no-dir/missing.txt") is None
-
-
 async def test_a_file_where_a_directory_should_be(backend: LocalBackend, lease: str) -> None:
     await backend.put_files(lease, {"main.c": b"int main;"})
 
@@ -367,11 +218,6 @@ async def test_a_file_where_a_directory_should_be(backend: LocalBackend, lease: 
         await backend.put_files(lease, {"main.c/x": b""})
     with pytest.raises(SandboxError, match="does not exist"):
         await backend.run(lease, RunRequest(argv=["true"], cwd="main.c"))
-
-
-async def test_read_file_refuses_unsafe_paths(backend: LocalBackend, lease: str) -> None:
-    with pytest.raises(UnsafePath):
-        await backend.read_file(lease, "../../etc/passwd")
 
 
 # --- leases --------------------------------------------------------------------------
@@ -399,18 +245,6 @@ async def test_release_removes_the_workspace_and_is_idempotent(
     assert not directory.exists()
     with pytest.raises(LeaseNotFound, match="no live lease"):
         await shell(backend, lease, "true")
-
-
-async def test_owner_gets_a_fresh_workspace_after_release(backend: LocalBackend) -> None:
-    first = await backend.acquire("7:1", "python")
-    await backend.put_files(first, {"left-over.txt": b"old"})
-
-    await backend.release_owner("7:1")
-    await backend.release_owner("7:1")
-    second = await backend.acquire("7:1", "python")
-
-    assert second != first
-    assert await backend.read_file(second, "left-over.txt") is None
 
 
 async def test_release_kills_a_running_program(backend: LocalBackend, lease: str) -> None:
