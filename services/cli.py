@@ -12,8 +12,9 @@ import importlib.metadata
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
 
@@ -24,6 +25,8 @@ from shared.logging import configure_logging
 from shared.messaging.topology import SERVICE_NAMES
 from shared.serve import ServiceEntry, run_until, serve
 from shared.settings import CommonSettings, settings_problems
+
+T = TypeVar("T")
 
 
 def service_entries(names: list[str], port: int | None) -> list[ServiceEntry]:
@@ -188,7 +191,7 @@ def human_report(response: dict[str, Any]) -> str:
 
 
 def db_upgrade(settings: CommonSettings) -> int:
-    applied = asyncio.run(migrate(settings.database_url, settings.db_schema))
+    applied = asyncio.run(migrate(str(settings.database_url), settings.db_schema))
     print(f"schema {settings.db_schema}: applied {applied or 'nothing (up to date)'}")
     return 0
 
@@ -232,6 +235,14 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _settings(build: Callable[[], T]) -> T:
+    """Settings built from the environment, or exit 2 naming each wrong variable."""
+    try:
+        return build()
+    except ValidationError as error:
+        return _fail(f"invalid settings:\n{settings_problems(error)}")
+
+
 def _version() -> str:
     try:
         return importlib.metadata.version("autograder")
@@ -242,14 +253,11 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Logs go to stderr, always: stdout is the report (one JSON document with --json).
-    common = CommonSettings()
+    common = _settings(CommonSettings)
     configure_logging(f"autograder-{args.command}", common.log_format, common.log_level)
     if args.command == "serve":
         names = list(SERVICE_NAMES) if args.service == "all" else [args.service]
-        try:
-            entries = service_entries(names, args.port)
-        except ValidationError as error:
-            _fail(f"invalid settings:\n{settings_problems(error)}")
+        entries = _settings(lambda: service_entries(names, args.port))
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(entries))
         return 0

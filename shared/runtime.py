@@ -19,10 +19,11 @@ class Runtime:
 
     @classmethod
     async def open(cls, settings: CommonSettings) -> "Runtime":
-        await migrate(settings.database_url, settings.db_schema)
-        pool = await create_pool(settings.database_url, settings.db_schema)
+        database_url = str(settings.database_url)
+        await migrate(database_url, settings.db_schema)
+        pool = await create_pool(database_url, settings.db_schema)
         bus = Bus(
-            settings.amqp_url,
+            str(settings.amqp_url),
             Topology(settings.namespace),
             prefetch=settings.prefetch,
             delivery_limit=settings.delivery_limit,

@@ -6,7 +6,7 @@ service prefix is, so one environment configures the whole stack.
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, AmqpDsn, Field, PostgresDsn, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,11 +17,12 @@ def _env(name: str) -> AliasChoices:
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    amqp_url: str = Field(
-        default="amqp://guest:guest@127.0.0.1:5672/", validation_alias=_env("AMQP_URL")
+    # Typed: a malformed URL stops the service at start, naming the variable.
+    amqp_url: AmqpDsn = Field(
+        default=AmqpDsn("amqp://guest:guest@127.0.0.1:5672/"), validation_alias=_env("AMQP_URL")
     )
-    database_url: str = Field(
-        default="postgresql://postgres@127.0.0.1:5432/test",
+    database_url: PostgresDsn = Field(
+        default=PostgresDsn("postgresql://postgres@127.0.0.1:5432/test"),
         validation_alias=_env("DATABASE_URL"),
     )
     # Prefix of every exchange and queue; tests give each run its own.

@@ -153,3 +153,15 @@ def test_a_placeholder_secret_is_refused_outside_development(
 
     monkeypatch.setenv("AUTOGRADER_ENV", "development")
     assert ExportSettings().webhook_secret.get_secret_value() == secret
+
+
+def test_a_malformed_database_url_stops_serve_and_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://127.0.0.1/test")
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "tracker"])
+
+    assert exit_info.value.code == 2
+    assert "DATABASE_URL" in capsys.readouterr().err
