@@ -39,8 +39,8 @@ contracts: install
 db-upgrade: install services
 	.venv/bin/autograder db upgrade
 
-serve: install services
-	.venv/bin/autograder serve all
+serve: install services  # development: runs without a webhook secret
+	AUTOGRADER_ENV=$${AUTOGRADER_ENV:-development} .venv/bin/autograder serve all
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
