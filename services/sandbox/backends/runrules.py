@@ -32,8 +32,36 @@ def program_name(request: RunRequest) -> str:
     return PurePosixPath(words[0]).name if words else ""
 
 
+# A command with none of these is a plain program and its arguments: it runs without a
+# shell, so the program's own ending (a signal, its CPU time) reaches the verdict.
+_SHELL_SYNTAX = frozenset("|&;<>()$`\\\"'*?[]#~=%{}!\n\t")
+
+
+# Shell builtins with no program of the same name: only a shell can run them.
+_SHELL_ONLY = frozenset(
+    {
+        ".", "alias", "cd", "command", "eval", "exec", "exit", "export", "hash", "local",
+        "read", "readonly", "return", "set", "shift", "source", "times", "trap", "type",
+        "ulimit", "umask", "unset", "wait",
+    }
+)  # fmt: skip
+
+
+def runs_through_shell(request: RunRequest) -> bool:
+    if request.argv:
+        return False
+    command = request.shell or ""
+    words = command.split()
+    return bool(_SHELL_SYNTAX & set(command)) or not words or words[0] in _SHELL_ONLY
+
+
 def command_argv(request: RunRequest) -> list[str]:
-    return request.argv or ["/bin/sh", "-c", request.shell or ""]
+    """argv as given; a simple shell command split into its words; else `sh -c`."""
+    if request.argv:
+        return request.argv
+    if runs_through_shell(request):
+        return ["/bin/sh", "-c", request.shell or ""]
+    return program_words(request)
 
 
 def is_java(program: str) -> bool:
@@ -110,6 +138,7 @@ def run_result(ending: "Ending", request: RunRequest) -> RunResult:
         stderr=stderr,
         killed_at_wall_limit=ending.killed_at_wall_limit,
         output_overflowed=ending.stdout_truncated or ending.stderr_truncated,
+        through_shell=runs_through_shell(request),
     )
     return RunResult(
         exit_code=exit_code,

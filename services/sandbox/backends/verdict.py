@@ -1,5 +1,6 @@
 """How a finished run's facts become a verdict; shared by every backend, no I/O."""
 
+import math
 import signal
 from dataclasses import dataclass
 
@@ -15,6 +16,11 @@ MEMORY_ERROR_MARKERS = (
 # A program killed by a signal this close to its memory limit most likely died of it
 # (a failed malloc in C often ends as SIGSEGV).
 NEAR_MEMORY_LIMIT = 0.9
+# The kernel charges CPU time in ticks (4 ms at 250 Hz, 10 ms at 100 Hz), so a program
+# stopped by RLIMIT_CPU may read up to a tick under the limit; two ticks of slack.
+CPU_TICK_SLACK_MS = 20
+# A shell reports a child killed by signal n as exit status 128 + n.
+SHELL_SIGNAL_BASE = 128
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class RunFacts:
     stderr: str
     killed_at_wall_limit: bool
     output_overflowed: bool
+    through_shell: bool = False  # a shell stood between the supervisor and the program
 
 
 def judge(facts: RunFacts, request: RunRequest) -> Verdict:
@@ -42,13 +49,31 @@ def judge(facts: RunFacts, request: RunRequest) -> Verdict:
 
 
 def _cpu_exhausted(facts: RunFacts, request: RunRequest) -> bool:
-    # RLIMIT_CPU counts whole seconds, so a program can finish above its limit and still
-    # exit normally; a shell that waited for it reports 128+SIGXCPU instead of the signal.
-    return facts.signal == signal.SIGXCPU or facts.cpu_ms > request.cpu_time_limit_ms
+    """RLIMIT_CPU sends SIGXCPU at its soft limit (whole seconds) and SIGKILL one second
+    later; a program can also finish above its limit and still exit normally."""
+    if facts.cpu_ms > request.cpu_time_limit_ms:
+        return True
+    died_of = death_signal(facts)
+    if died_of == signal.SIGXCPU:
+        return True
+    soft_limit_ms = math.ceil(request.cpu_time_limit_ms / 1000) * 1000
+    at_the_limit = facts.cpu_ms >= min(request.cpu_time_limit_ms, soft_limit_ms) - CPU_TICK_SLACK_MS
+    return died_of == signal.SIGKILL and at_the_limit
+
+
+def death_signal(facts: RunFacts) -> int | None:
+    """The signal that ended the program, also when a shell reported it as 128 + n."""
+    if facts.signal is not None:
+        return facts.signal
+    code = facts.exit_code
+    if facts.through_shell and code is not None and SHELL_SIGNAL_BASE < code < 256:
+        return code - SHELL_SIGNAL_BASE
+    return None
 
 
 def _out_of_memory(facts: RunFacts, request: RunRequest) -> bool:
     if any(marker in facts.stderr for marker in MEMORY_ERROR_MARKERS):
         return True
     limit_kb = request.memory_limit_mb * 1024
-    return facts.signal is not None and facts.peak_memory_kb >= NEAR_MEMORY_LIMIT * limit_kb
+    died = death_signal(facts) is not None
+    return died and facts.peak_memory_kb >= NEAR_MEMORY_LIMIT * limit_kb

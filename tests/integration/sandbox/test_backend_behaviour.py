@@ -121,6 +121,35 @@ class TestLimits:
         assert result.verdict is Verdict.TIME_LIMIT
         assert result.signal in (signal.SIGXCPU, signal.SIGKILL)
 
+    @pytest.mark.parametrize(
+        "command",
+        [
+            "python3 loop.py",  # a simple command: run without a shell
+            "python3 -c 'while True: pass'",  # quotes: through a shell, which sees 152
+            "cd . && exec python3 loop.py",
+        ],
+    )
+    async def test_an_infinite_loop_is_a_time_limit_however_it_is_started(
+        self, backend: SandboxBackend, lease: str, command: str
+    ) -> None:
+        await backend.put_files(lease, {"loop.py": b"while True: pass\n"})
+
+        result = await shell(backend, lease, command, cpu_time_limit_ms=1_000)
+
+        assert result.verdict is Verdict.TIME_LIMIT, result
+
+    async def test_a_simple_command_runs_without_a_shell(
+        self, backend: SandboxBackend, lease: str
+    ) -> None:
+        parent = "import os; print(open(f'/proc/{os.getppid()}/comm').read().strip())"
+        await backend.put_files(lease, {"parent.py": parent.encode()})
+
+        simple = await shell(backend, lease, "python3 parent.py")
+        piped = await shell(backend, lease, "python3 parent.py | cat")
+
+        assert simple.stdout.strip() not in ("sh", "dash", "bash")
+        assert piped.stdout.strip() in ("sh", "dash")
+
     async def test_a_sleeping_program_is_killed_at_the_wall_limit(
         self, backend: SandboxBackend, lease: str
     ) -> None:

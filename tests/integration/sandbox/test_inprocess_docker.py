@@ -39,3 +39,51 @@ def test_docker_and_local_grade_alike(submission: str, capsys: pytest.CaptureFix
 
     assert in_docker.keys() == locally.keys()
     assert outcome(in_docker) == outcome(locally)
+
+
+def verdicts(response: dict[str, Any]) -> list[str]:
+    tree = response["result_tree"]["children"]
+    return [test["verdict"] for node in tree.values() for test in node["tests"]]
+
+
+@pytest.mark.parametrize(
+    ("command", "program"),
+    [
+        ("python3 main.py", "while True: pass\n"),
+        ("python3 -u main.py 2>&1", "while True: pass\n"),  # a shell between: exit 152
+        ("./a.out", None),
+    ],
+)
+def test_an_infinite_loop_is_a_time_limit_in_every_test(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, program: str | None
+) -> None:
+    """Issue 9: a loop run by `python3 main.py` was `runtime_error` ("exited with code
+    152", CPU 996 ms of 1000) in the first test and `time_limit` in the next."""
+    if program is None:
+        (tmp_path / "main.cpp").write_text("int main() { while (1); }\n")
+        setup = {"cpp": {"setup_commands": [{"name": "build", "command": "g++ main.cpp"}]}}
+        language = "cpp"
+    else:
+        (tmp_path / "main.py").write_text(program)
+        setup, language = {}, "python"
+    test = {"name": "expect_output", "expected_output": "1", "program_command": command}
+    config = {
+        "external_assignment_id": "loop",
+        "template_name": "input_output",
+        "languages": [language],
+        "time_limit_ms": 1000,
+        "criteria_config": {"base": {"tests": [test, {**test, "expected_output": "2"}]}},
+        "setup_config": setup,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    for source in tmp_path.glob("main.*"):
+        source.rename(submission / source.name)
+
+    config_file = str(tmp_path / "config.json")
+    main(["grade", str(submission), "--config", config_file, "--json", "--sandbox", "docker"])
+    response = json.loads(capsys.readouterr().out)
+
+    assert response["status"] == "completed", response["pipeline_execution"]
+    assert verdicts(response) == ["time_limit", "time_limit"]

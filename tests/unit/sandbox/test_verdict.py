@@ -34,8 +34,18 @@ def facts(**overrides: object) -> RunFacts:
         ({"exit_code": None, "signal": signal.SIGKILL, "cpu_ms": 2_000}, Verdict.TIME_LIMIT),
         # RLIMIT_CPU has whole seconds: 1.4 s of a 1 s limit can still end normally.
         ({"cpu_ms": 1_400}, Verdict.TIME_LIMIT),
-        # A shell that waited for a program killed by SIGXCPU exits with 128 + 24.
-        ({"exit_code": 152, "cpu_ms": 1_010}, Verdict.TIME_LIMIT),
+        # A shell that waited for a program killed by SIGXCPU exits with 128 + 24, and the
+        # CPU reading can fall a tick under the limit (issue 9: was runtime_error).
+        ({"exit_code": 152, "cpu_ms": 1_010, "through_shell": True}, Verdict.TIME_LIMIT),
+        ({"exit_code": 152, "cpu_ms": 996, "through_shell": True}, Verdict.TIME_LIMIT),
+        ({"exit_code": None, "signal": signal.SIGXCPU, "cpu_ms": 996}, Verdict.TIME_LIMIT),
+        # The hard limit's SIGKILL (a program that survived SIGXCPU), through a shell too.
+        ({"exit_code": 137, "cpu_ms": 1_992, "through_shell": True}, Verdict.TIME_LIMIT),
+        ({"exit_code": None, "signal": signal.SIGKILL, "cpu_ms": 985}, Verdict.TIME_LIMIT),
+        # A program may exit 152 itself: without a shell that is its own exit code.
+        ({"exit_code": 152, "cpu_ms": 996}, Verdict.RUNTIME_ERROR),
+        # SIGKILL far from the CPU limit is not a time limit (an OOM kill, a kill -9).
+        ({"exit_code": None, "signal": signal.SIGKILL, "cpu_ms": 300}, Verdict.RUNTIME_ERROR),
         (
             {"exit_code": None, "signal": signal.SIGKILL, "killed_at_wall_limit": True},
             Verdict.TIME_LIMIT,
