@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
 
@@ -24,7 +24,10 @@ from shared.db import migrate
 from shared.logging import configure_logging
 from shared.messaging.topology import SERVICE_NAMES
 from shared.serve import ServiceEntry, run_until, serve
-from shared.settings import CommonSettings, settings_problems
+from shared.settings import CommonSettings, LogSettings, settings_problems
+
+if TYPE_CHECKING:  # imported when grading only: `serve` does not load the in-process mode
+    from services.inprocess import InProcessOptions
 
 T = TypeVar("T")
 
@@ -151,7 +154,8 @@ async def _grade_and_close(
     from services.sandbox.backends.base import SandboxError
     from services.sandbox.backends.choose import open_backend
     from services.sandbox.settings import SandboxSettings
-    from shared.ai.client import AiSettings, chat_client_from
+
+    options = _in_process_options(config)
 
     # One warm container, of the language graded, is all one submission needs; a
     # namespace of its own keeps concurrent runs from taking each other for leftovers.
@@ -166,9 +170,23 @@ async def _grade_and_close(
     except SandboxError as error:
         return _fail(str(error))
     try:
-        return await grade_files(files, config, language, backend, chat_client_from(AiSettings()))
+        return await grade_files(files, config, language, backend, options)
     finally:
         await backend.close()
+
+
+def _in_process_options(config: GradingConfigIn) -> "InProcessOptions":
+    """The settings the steps read, from the environment, checked before grading."""
+    from services.export.settings import ExportSettings
+    from services.grading.settings import GradingSettings
+    from services.inprocess import InProcessOptions
+    from shared.ai.client import chat_client_from
+
+    grading = _settings(GradingSettings)
+    secret = ""
+    if config.export_webhook_url is not None:  # only then is a secret needed
+        secret = _settings(ExportSettings).webhook_secret.get_secret_value()
+    return InProcessOptions(chat_client_from(grading.ai), grading, secret)
 
 
 def _say_local_sandbox(reason: str) -> None:
@@ -253,8 +271,8 @@ def _version() -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # Logs go to stderr, always: stdout is the report (one JSON document with --json).
-    common = _settings(CommonSettings)
-    configure_logging(f"autograder-{args.command}", common.log_format, common.log_level)
+    logs = _settings(LogSettings)
+    configure_logging(f"autograder-{args.command}", logs.log_format, logs.log_level)
     if args.command == "serve":
         names = list(SERVICE_NAMES) if args.service == "all" else [args.service]
         entries = _settings(lambda: service_entries(names, args.port))
@@ -262,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(serve(entries))
         return 0
     if args.command == "db":
-        return db_upgrade(common)
+        return db_upgrade(_settings(CommonSettings))
     return grade(args)
 
 

@@ -4,7 +4,7 @@ with no broker and no database (`autograder grade`, and the GitHub Action).
 This module is a composition root, like the CLI: it may import every service.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from services.export.adapters.webhook import WebhookExporter
 from services.feedback import app as feedback_app
 from services.feedback.logic import render_failure
 from services.grading import app as grading_app
+from services.grading.settings import GradingSettings
 from services.intake.logic import first_steps
 from services.preflight import app as preflight_app
 from services.sandbox import app as sandbox_app
@@ -25,7 +26,7 @@ from services.sandbox.handlers import owner_of
 from services.tracker.logic import AttemptState, final_record
 from shared.ai.client import ChatClient
 from shared.db.blobs import MemoryBlobStore
-from shared.pipeline import StepTable, first_work_step, run_pipeline, to_result
+from shared.pipeline import StepFunction, StepTable, first_work_step, run_pipeline, to_result
 
 SKIPPED_DIRS = {".git", "__pycache__", "node_modules", ".venv"}
 
@@ -57,18 +58,34 @@ def read_directory(root: Path) -> dict[str, bytes]:
     return files
 
 
+@dataclass(frozen=True)
+class InProcessOptions:
+    """What the services read from their settings, given by the caller (the CLI builds
+    them from the environment; a library caller gets the defaults)."""
+
+    ai: ChatClient | None = None
+    grading: GradingSettings = field(default_factory=GradingSettings.model_construct)
+    webhook_secret: str = ""  # only read when the config exports
+
+
 def step_table(
-    backend: SandboxBackend, blobs: MemoryBlobStore, ai: ChatClient | None = None
+    backend: SandboxBackend, blobs: MemoryBlobStore, options: InProcessOptions
 ) -> StepTable:
-    """Every service's own step table, on in-process ports."""
+    """Every service's own step table, on in-process ports; each step from one service."""
     sandbox = DirectSandboxClient(backend, blobs)
-    return {
-        **sandbox_app.step_table(backend, blobs),
-        **preflight_app.step_table(sandbox, blobs),
-        **grading_app.step_table(sandbox, blobs, ai, grading_app.Settings()),
-        **feedback_app.step_table(ai, blobs),
-        **export_app.step_table(WebhookExporter("in-process")),
-    }
+    tables = [
+        sandbox_app.step_table(backend, blobs),
+        preflight_app.step_table(sandbox, blobs),
+        grading_app.step_table(sandbox, blobs, options.ai, options.grading),
+        feedback_app.step_table(options.ai, blobs),
+        export_app.step_table(WebhookExporter(options.webhook_secret)),
+    ]
+    merged: dict[StepName, StepFunction] = {}
+    for table in tables:
+        if overlap := merged.keys() & table.keys():
+            raise ValueError(f"steps declared by two services: {sorted(overlap)}")
+        merged |= table
+    return merged
 
 
 async def grade_files(
@@ -76,7 +93,7 @@ async def grade_files(
     config_in: GradingConfigIn,
     language: str,
     backend: SandboxBackend,
-    ai: ChatClient | None = None,
+    options: InProcessOptions | None = None,
 ) -> dict[str, Any]:
     """Grade one submission; returns the shape of GET /api/v1/submissions/{id}."""
     config = GradingConfig(**config_in.model_dump(), id=0)
@@ -93,7 +110,7 @@ async def grade_files(
     request = StepRequest(plan=first.plan, config=config, submission=info)
     try:
         if results[-1].status is StepStatus.SUCCESS:
-            table = step_table(backend, blobs, ai)
+            table = step_table(backend, blobs, options or InProcessOptions())
             results += await run_pipeline(table, request, first_work_step(first.plan))
     finally:
         await backend.release_owner(owner_of(0, 1))

@@ -70,8 +70,9 @@ def next_step(plan: list[StepName], step: StepName) -> StepName | None:
 
 
 def first_work_step(plan: list[StepName]) -> StepName | None:
-    """The first step a service runs: intake itself does LOAD_TEMPLATE and BUILD_TREE."""
-    return next_step(plan, StepName.BUILD_TREE)
+    """The first step a service runs: intake itself does LOAD_TEMPLATE and BUILD_TREE.
+    None when the plan ends before (the template did not load)."""
+    return next_step(plan, StepName.BUILD_TREE) if StepName.BUILD_TREE in plan else None
 
 
 def to_result(

@@ -14,9 +14,18 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name, name.lower())
 
 
-class CommonSettings(BaseSettings):
+class LogSettings(BaseSettings):
+    """What every process reads first, also the CLI's in-process grading (no broker)."""
+
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", validation_alias=_env("AUTOGRADER_LOG_FORMAT")
+    )
+    log_level: str = Field(default="INFO", validation_alias=_env("AUTOGRADER_LOG_LEVEL"))
+
+
+class CommonSettings(LogSettings):
     # Typed: a malformed URL stops the service at start, naming the variable.
     amqp_url: AmqpDsn = Field(
         default=AmqpDsn("amqp://guest:guest@127.0.0.1:5672/"), validation_alias=_env("AMQP_URL")
@@ -32,10 +41,6 @@ class CommonSettings(BaseSettings):
     prefetch: int = Field(default=8, ge=1, validation_alias=_env("AUTOGRADER_PREFETCH"))
     # Deliveries of one message before it is dead-lettered (quorum x-delivery-limit).
     delivery_limit: int = Field(default=5, ge=1, validation_alias=_env("AUTOGRADER_DELIVERY_LIMIT"))
-    log_format: Literal["auto", "json", "console"] = Field(
-        default="auto", validation_alias=_env("AUTOGRADER_LOG_FORMAT")
-    )
-    log_level: str = Field(default="INFO", validation_alias=_env("AUTOGRADER_LOG_LEVEL"))
     # development tolerates what production refuses (an unset webhook secret, ...).
     env: Literal["production", "development"] = Field(
         default="production", validation_alias=_env("AUTOGRADER_ENV")
@@ -46,6 +51,19 @@ def settings_problems(error: ValidationError) -> str:
     """A settings error as lines a person can act on: which variable, and what is wrong."""
     lines = []
     for problem in error.errors(include_url=False):
-        where = ".".join(str(part) for part in problem["loc"]) or error.title
-        lines.append(f"  {where}: {problem['msg']}")
+        field = ".".join(str(part) for part in problem["loc"])
+        lines.append(f"  {_variable(error.title, field)}: {problem['msg']}")
     return "\n".join(lines)
+
+
+def _variable(settings_name: str, field: str) -> str:
+    """The environment variable of a settings field (`GRADING_DEFAULT_TIME_LIMIT_MS`)."""
+    for settings in _subclasses(BaseSettings):
+        if settings.__name__ == settings_name and field in settings.model_fields:
+            return (str(settings.model_config.get("env_prefix", "")) + field).upper()
+    return field or settings_name  # already the variable's name (an alias), or unknown
+
+
+def _subclasses(cls: type[BaseSettings]) -> list[type[BaseSettings]]:
+    direct = cls.__subclasses__()
+    return direct + [deeper for sub in direct for deeper in _subclasses(sub)]

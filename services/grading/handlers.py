@@ -1,13 +1,12 @@
 """Grading handlers.
 
-Consumes: step.requested.v1 for STRUCTURAL_ANALYSIS, GRADE and FOCUS.
+Consumes: step.requested.v1 for STRUCTURAL_ANALYSIS, AI_BATCH, GRADE and FOCUS.
 Publishes: step.completed.v1 (via the step worker), and the next step's work.
 STRUCTURAL_ANALYSIS parses the submission's source files once and grades every
-static_analysis test on those trees, handing the outcomes over as
-`context["outcomes"]`. GRADE builds the criteria tree from the config carried in the
-message, takes the outcomes STRUCTURAL_ANALYSIS and AI_BATCH handed over, runs every
-other test in the submission's sandbox and scores the tree; FOCUS ranks tests by points
-lost.
+static_analysis test on those trees, handing the outcomes over (PrecomputedOutcomes).
+GRADE builds the criteria tree from the config carried in the message, takes the
+outcomes STRUCTURAL_ANALYSIS and AI_BATCH handed over, runs every other test in the
+submission's sandbox and scores the tree; FOCUS ranks tests by points lost.
 """
 
 from dataclasses import dataclass

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -51,6 +52,7 @@ from shared.grading.errors import UnknownTemplate
 from shared.messaging.topology import Topology
 
 PROBLEM_TYPE = "application/problem+json"
+log = structlog.get_logger()
 
 # The one place a domain error becomes an HTTP status (and its problem title).
 STATUS_OF: dict[type[Exception], tuple[int, str]] = {
@@ -240,6 +242,12 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     return problem_response(422, "Unprocessable input", detail, errors)
 
 
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    """A bug or an unplanned failure: logged with its traceback, shown without it."""
+    log.exception("unhandled error", route=request.url.path)
+    return problem_response(500, "Internal error", "the server failed; it was logged", [])
+
+
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     """Starlette's own errors (no such route, method not allowed) in the same shape."""
     assert isinstance(error, StarletteHTTPException)
@@ -261,6 +269,7 @@ def api() -> FastAPI:
     app.add_exception_handler(IntakeError, _domain_error)
     app.add_exception_handler(TransientError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
     app.openapi = lambda: contract_openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -14,7 +14,7 @@ from contracts.messages import (
     utcnow,
 )
 from contracts.sandbox import Manifest
-from contracts.steps import StepName
+from contracts.steps import StepName, StepStatus
 from services.intake.adapters.postgres import IntakeRepository, NewSubmission, Outgoing
 from services.intake.logic import (
     FileLimits,
@@ -106,8 +106,8 @@ def outgoing(
         if outcome is not None:
             result = to_result(step, outcome, first.plan, now)
             messages.append((exchange, result_key(step), envelope(result, step=step, **ids)))
-    following = first_work_step(first.plan)
-    if _both_passed(first) and following is not None:
+    following = first_work_step(first.plan) if _both_passed(first) else None
+    if following is not None:
         work = StepRequest(
             plan=first.plan, config=new.config, submission=_info(submission_id, manifest, new)
         )
@@ -117,7 +117,7 @@ def outgoing(
 
 def _both_passed(first: FirstSteps) -> bool:
     outcomes: list[StepOutcome | None] = [first.load_template, first.build_tree]
-    return all(o is not None and o.status.value == "success" for o in outcomes)
+    return all(o is not None and o.status is StepStatus.SUCCESS for o in outcomes)
 
 
 def _info(submission_id: int, manifest: Manifest, new: NewSubmission) -> SubmissionInfo:

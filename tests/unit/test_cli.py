@@ -165,3 +165,15 @@ def test_a_malformed_database_url_stops_serve_and_names_the_variable(
 
     assert exit_info.value.code == 2
     assert "DATABASE_URL" in capsys.readouterr().err
+
+
+def test_grade_with_a_bad_setting_exits_2_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GRADING_DEFAULT_TIME_LIMIT_MS", "-1")
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["grade", example("python-right"), "--config", CONFIG, "--json"])
+
+    assert exit_info.value.code == 2
+    assert "GRADING_DEFAULT_TIME_LIMIT_MS" in capsys.readouterr().err

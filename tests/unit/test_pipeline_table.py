@@ -2,10 +2,16 @@
 
 import tomllib
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from contracts.steps import EXECUTION_ORDER, StepName
-from services.inprocess import step_table
+from services.export import app as export_app
+from services.feedback import app as feedback_app
+from services.grading import app as grading_app
+from services.grading.settings import GradingSettings
+from services.inprocess import InProcessOptions, step_table
+from services.preflight import app as preflight_app
+from services.sandbox import app as sandbox_app
 from services.sandbox.backends.base import SandboxBackend
 from shared.db.blobs import MemoryBlobStore
 from shared.messaging.topology import SERVICE_NAMES, STEP_SERVICE
@@ -29,7 +35,7 @@ def test_every_service_has_its_own_folder() -> None:
 
 def test_the_in_process_table_runs_every_step_a_service_runs() -> None:
     unused_backend = cast(SandboxBackend, object())  # the table only keeps it for later
-    table = step_table(unused_backend, MemoryBlobStore())
+    table = step_table(unused_backend, MemoryBlobStore(), InProcessOptions())
 
     assert set(table) == set(STEP_SERVICE)
     assert set(table) == set(EXECUTION_ORDER) - {StepName.LOAD_TEMPLATE, StepName.BUILD_TREE}
@@ -42,3 +48,18 @@ def test_the_first_work_step_follows_build_tree_whatever_is_skipped() -> None:
     assert first_work_step(full) is StepName.SANDBOX
     assert first_work_step(no_sandbox) is StepName.PRE_FLIGHT
     assert next_step(no_sandbox, no_sandbox[-1]) is None
+
+
+def test_each_service_runs_exactly_the_steps_the_topology_routes_to_it() -> None:
+    unused: Any = object()  # the tables only keep their ports for later
+    tables = {
+        "sandbox": sandbox_app.step_table(unused, unused),
+        "preflight": preflight_app.step_table(unused, unused),
+        "grading": grading_app.step_table(unused, unused, None, GradingSettings.model_construct()),
+        "feedback": feedback_app.step_table(None, unused),
+        "export": export_app.step_table(unused),
+    }
+
+    for service, table in tables.items():
+        routed = {step for step, owner in STEP_SERVICE.items() if owner == service}
+        assert set(table) == routed, service

@@ -36,8 +36,6 @@ from typing import Any, Protocol
 
 from contracts.sandbox import RunRequest, RunResult, Verdict
 from services.sandbox.backends.base import SandboxError
-
-# The local backend's rules for a result: the same shape and verdicts from both backends.
 from services.sandbox.backends.runrules import BoundedOutput, run_result
 from services.sandbox.backends.supervised import SUPERVISOR_SCRIPT, Ending
 

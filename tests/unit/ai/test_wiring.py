@@ -10,7 +10,7 @@ import pytest
 from contracts.config import GradingConfigIn
 from services.cli import main
 from services.feedback.catalog import t
-from services.inprocess import grade_files
+from services.inprocess import InProcessOptions, grade_files
 from services.sandbox.backends.local import LocalBackend
 from shared.ai.client import AiSettings, chat_client_from
 from tests.fake_openai import FakeOpenAI
@@ -50,7 +50,7 @@ async def grade(config: GradingConfigIn) -> dict[str, Any]:
             config,
             "python",
             backend,
-            chat_client_from(AiSettings()),
+            InProcessOptions(ai=chat_client_from(AiSettings())),
         )
     finally:
         await backend.close()

@@ -1,0 +1,29 @@
+"""Intake's answer to a failure nobody planned for: a problem document, not a traceback."""
+
+from typing import Any, cast
+
+import httpx
+
+from contracts.api import Problem
+from services.intake.adapters.postgres import IntakeRepository
+from services.intake.handlers import create_app
+from services.intake.logic import FileLimits
+from shared.messaging.topology import Topology
+
+
+class BrokenRepository:
+    async def get_config(self, config_id: int) -> Any:
+        raise RuntimeError("secret connection string in this message")
+
+
+async def test_an_unexpected_error_is_a_500_problem_that_shows_no_internals() -> None:
+    limits = FileLimits(10, 10, 10, 10, 10)
+    app = create_app(cast(IntakeRepository, BrokenRepository()), limits, Topology("t"))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+        response = await client.get("/api/v1/configs/1")
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert Problem.model_validate(response.json()).status == 500
+    assert "secret" not in response.text
