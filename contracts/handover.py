@@ -6,9 +6,9 @@ before these models existed still parse). Readers tolerate newer writers: unknow
 are ignored, as in every contract.
 """
 
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from contracts.base import Contract
 from contracts.results import FocusItem, ResultTree, TestVerdict
@@ -21,10 +21,14 @@ class SandboxLease(Contract):
     lease_id: str
 
 
-class PrecomputedOutcome(Contract):
-    """One test graded before GRADE (by STRUCTURAL_ANALYSIS or AI_BATCH)."""
+class TestOutcome(Contract):
+    """What one test function found; handed over when graded before GRADE (by
+    STRUCTURAL_ANALYSIS or AI_BATCH). `message` is for the student, in the submission's
+    language (GradeContext.locale; texts in shared/grading/locales)."""
 
-    score: float = Field(ge=0, le=100)
+    __test__: ClassVar[bool] = False  # not a pytest test class despite the name
+
+    score: float = Field(json_schema_extra={"minimum": 0, "maximum": 100})
     verdict: TestVerdict
     message: str
     time_ms: int | None = None
@@ -33,11 +37,19 @@ class PrecomputedOutcome(Contract):
     actual: str | None = None
     first_diff_line: int | None = None
 
+    @field_validator("score")
+    @classmethod
+    def _within_0_to_100(cls, score: float) -> float:
+        # A template's bug, said plainly: the score scale is 0..100 everywhere.
+        if not 0 <= score <= 100:
+            raise ValueError(f"a test score must be within 0..100, got {score}")
+        return score
+
 
 class PrecomputedOutcomes(Contract):
     """STRUCTURAL_ANALYSIS and AI_BATCH: their tests' outcomes, by test path."""
 
-    outcomes: dict[str, PrecomputedOutcome] = Field(default_factory=dict)
+    outcomes: dict[str, TestOutcome] = Field(default_factory=dict)
 
 
 class GradeHandOver(Contract):
@@ -90,7 +102,7 @@ class StepContext(Contract):
     def ranked(self) -> list[FocusItem]:
         return [] if self.focus is None else self.focus.focus
 
-    def precomputed(self) -> dict[str, PrecomputedOutcome]:
+    def precomputed(self) -> dict[str, TestOutcome]:
         """Outcomes graded before GRADE; STRUCTURAL_ANALYSIS's win over AI_BATCH's."""
         earlier = (self.ai_batch, self.structural_analysis)
         return {path: o for step in earlier if step for path, o in step.outcomes.items()}

@@ -21,7 +21,6 @@ from services.grading.logic import (
     grade_message,
     hand_over_outcomes,
     limit_defaults,
-    precomputed_outcomes,
     structural_message,
     structural_outcomes,
     structural_summary,
@@ -55,7 +54,7 @@ class GradingHandlers:
             default_memory_limit_mb=limits.memory_limit_mb,
             locale=student_locale(request),
         )
-        result = await grade(tree, context, precomputed_outcomes(request.context))
+        result = await grade(tree, context, request.context.precomputed())
         graded = GradeHandOver(final_score=result.final_score, result_tree=result)
         output = graded.model_dump(mode="json")
         return StepOutcome.success(grade_message(result), output=output, context=graded)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from contracts.config import GradingConfigIn
-from contracts.handover import PrecomputedOutcomes, StepContext
+from contracts.handover import PrecomputedOutcomes
 from contracts.messages import StepRequest
 from contracts.results import ResultTree
 from contracts.sandbox import RunRequest, RunResult
@@ -63,18 +63,9 @@ def grade_message(tree: ResultTree) -> str:
     return f"Grading completed: {tree.final_score:g}/100"
 
 
-def precomputed_outcomes(context: StepContext) -> dict[str, TestOutcome]:
-    """The outcomes earlier steps computed, by test path, for GRADE not to run again."""
-    return {
-        path: TestOutcome.from_contract(outcome) for path, outcome in context.precomputed().items()
-    }
-
-
 def hand_over_outcomes(outcomes: dict[str, TestOutcome]) -> PrecomputedOutcomes:
     """What STRUCTURAL_ANALYSIS and AI_BATCH hand over to GRADE."""
-    return PrecomputedOutcomes(
-        outcomes={path: outcome.to_contract() for path, outcome in outcomes.items()}
-    )
+    return PrecomputedOutcomes(outcomes=outcomes)
 
 
 async def structural_outcomes(tree: CriteriaTree, ctx: GradeContext) -> dict[str, TestOutcome]:

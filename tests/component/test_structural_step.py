@@ -144,9 +144,7 @@ async def test_grade_also_takes_the_outcomes_ai_batch_handed_over() -> None:
     blobs = MemoryBlobStore()
     request = await request_for(config, blobs, SOURCES)
     from_ai = TestOutcome(score=25, verdict="failed", message="judged elsewhere")
-    context = StepContext(
-        AI_BATCH=PrecomputedOutcomes(outcomes={"base/no_os": from_ai.to_contract()})
-    )
+    context = StepContext(AI_BATCH=PrecomputedOutcomes(outcomes={"base/no_os": from_ai}))
     request = request.model_copy(update={"context": context})
 
     graded = await GradingHandlers(FakeSandbox(""), blobs).grade_step(request, StepName.GRADE)

@@ -1,4 +1,5 @@
-"""The shapes every template shares: a template, its test functions and their outcome."""
+"""The shapes every template shares: a template, its test functions and their outcome
+(TestOutcome, a contract: outcomes graded before GRADE travel in the step message)."""
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -6,41 +7,18 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from contracts.handover import PrecomputedOutcome
-from contracts.results import TestVerdict
+from contracts.handover import TestOutcome
 from shared.grading.ports import GradeContext
 
+__all__ = ["Template", "TestFunction", "TestOutcome", "amended"]
+
+
+def amended(outcome: TestOutcome, **changes: Any) -> TestOutcome:
+    """The outcome with some fields changed (what a template adds after the run)."""
+    return outcome.model_copy(update=changes)
+
+
 Params = TypeVar("Params", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class TestOutcome:
-    """What one test function found. `message` is for the student, in the submission's
-    language (GradeContext.locale; texts in shared/grading/locales)."""
-
-    __test__: ClassVar[bool] = False  # not a pytest test class despite the name
-
-    score: float
-    verdict: TestVerdict
-    message: str
-    time_ms: int | None = None
-    memory_kb: int | None = None
-    expected: str | None = None
-    actual: str | None = None
-    first_diff_line: int | None = None
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.score <= 100:
-            raise ValueError(f"a test score must be within 0..100, got {self.score}")
-
-    def to_contract(self) -> PrecomputedOutcome:
-        """For carrying an outcome computed in an earlier step (STRUCTURAL_ANALYSIS,
-        AI_BATCH) to GRADE inside the step message."""
-        return PrecomputedOutcome(**self.__dict__)
-
-    @classmethod
-    def from_contract(cls, outcome: PrecomputedOutcome) -> "TestOutcome":
-        return cls(**outcome.model_dump())
 
 
 @dataclass(frozen=True)

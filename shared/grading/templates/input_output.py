@@ -2,7 +2,6 @@
 what it prints (expect_output), that it ends cleanly (dont_fail), or a file it writes in
 its working directory (expect_file_artifact)."""
 
-from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
@@ -13,7 +12,7 @@ from contracts.sandbox import RunRequest, RunResult
 from shared.grading.errors import GradingError
 from shared.grading.messages import say
 from shared.grading.ports import GradeContext, ProgramRunner
-from shared.grading.templates.base import Template, TestFunction, TestOutcome
+from shared.grading.templates.base import Template, TestFunction, TestOutcome, amended
 from shared.grading.templates.output_compare import NormalizeMode, first_difference
 from shared.grading.templates.program_run import (
     Limits,
@@ -85,7 +84,7 @@ async def expect_output(ctx: GradeContext, params: ExpectOutputParams) -> TestOu
     result = await run_program(ctx, params, limits)
     failure = run_failure(ctx, result, limits, params.expected_exit_code)
     if failure is not None:
-        return replace(failure, expected=shown(ctx, params.expected_output))
+        return amended(failure, expected=shown(ctx, params.expected_output))
     return _compare_output(ctx, params, result)
 
 
@@ -104,12 +103,12 @@ async def expect_file_artifact(ctx: GradeContext, params: ExpectFileArtifactPara
     result = await run_program(ctx, params, limits)
     failure = run_failure(ctx, result, limits, params.expected_exit_code)
     if failure is not None:
-        return replace(failure, expected=shown(ctx, params.expected_content))
+        return amended(failure, expected=shown(ctx, params.expected_content))
     content = await _read_artifact(ctx, params.artifact_path)
     if content is None:
         message = say(ctx, "input_output.artifact_missing", path=params.artifact_path)
         outcome = measured_outcome(ctx, result, 0, "failed", message)
-        return replace(outcome, expected=shown(ctx, params.expected_content), actual=None)
+        return amended(outcome, expected=shown(ctx, params.expected_content), actual=None)
     return _compare_artifact(ctx, params, result, content)
 
 
@@ -125,7 +124,7 @@ def _compare_output(
         message += "\n" + _line_pair(ctx, params.expected_output, result.stdout, diff_line)
     outcome = measured_outcome(ctx, result, 0, "failed", message)
     expected = shown(ctx, params.expected_output)
-    return replace(outcome, expected=expected, first_diff_line=diff_line)
+    return amended(outcome, expected=expected, first_diff_line=diff_line)
 
 
 def _line_pair(
@@ -218,7 +217,7 @@ def _compare_artifact_exactly(
         ended = "input_output.file_ended"
         message += "\n" + _line_pair(ctx, expected, content, diff_line, ended)
     outcome = _artifact_outcome(ctx, params, result, content, message, passed=False)
-    return replace(outcome, first_diff_line=diff_line)
+    return amended(outcome, first_diff_line=diff_line)
 
 
 def _artifact_outcome(
@@ -234,7 +233,7 @@ def _artifact_outcome(
         ctx, result, 100 if passed else 0, "passed" if passed else "failed", message
     )
     expected = None if passed else shown(ctx, params.expected_content)
-    return replace(outcome, expected=expected, actual=shown(ctx, content))
+    return amended(outcome, expected=expected, actual=shown(ctx, content))
 
 
 EXPECT_OUTPUT = TestFunction(

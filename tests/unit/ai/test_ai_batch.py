@@ -80,7 +80,7 @@ async def run_batch(
     outcome = await step(request, StepName.AI_BATCH)
     assert outcome.status is StepStatus.SUCCESS
     assert isinstance(outcome.context, PrecomputedOutcomes)
-    return {p: TestOutcome.from_contract(o) for p, o in outcome.context.outcomes.items()}
+    return dict(outcome.context.outcomes)
 
 
 async def test_one_request_grades_every_ai_test_keyed_by_unique_path(
@@ -97,8 +97,12 @@ async def test_one_request_grades_every_ai_test_keyed_by_unique_path(
     assert sorted(results_schema["properties"]) == PATHS
     assert sorted(results_schema["required"]) == PATHS
     assert request.json_schema["strict"] is True
-    assert outcomes["base/style"] == TestOutcome(90, "passed", "About base/style.")
-    assert outcomes["base/style#2"] == TestOutcome(40, "failed", "About base/style#2.")
+    assert outcomes["base/style"] == TestOutcome(
+        score=90, verdict="passed", message="About base/style."
+    )
+    assert outcomes["base/style#2"] == TestOutcome(
+        score=40, verdict="failed", message="About base/style#2."
+    )
     assert outcomes["bonus/docs"].score == 100
 
 
@@ -145,7 +149,7 @@ async def test_model_down_makes_every_ai_test_an_error_that_is_not_the_students_
     assert len(fake_openai.requests) == 3  # bounded retries
     assert sorted(outcomes) == PATHS
     for outcome in outcomes.values():
-        assert outcome == TestOutcome(0, "error", AI_UNAVAILABLE_MESSAGE)
+        assert outcome == TestOutcome(score=0, verdict="error", message=AI_UNAVAILABLE_MESSAGE)
     assert "not your fault" in AI_UNAVAILABLE_MESSAGE
 
 
@@ -183,8 +187,12 @@ async def test_a_partial_answer_errors_only_the_missing_and_broken_tests(
     outcomes = await run_batch(fake_openai)
 
     assert outcomes["base/style"].verdict == "passed"
-    assert outcomes["base/style#2"] == TestOutcome(0, "error", AI_NO_RESULT_MESSAGE)
-    assert outcomes["bonus/docs"] == TestOutcome(0, "error", AI_NO_RESULT_MESSAGE)
+    assert outcomes["base/style#2"] == TestOutcome(
+        score=0, verdict="error", message=AI_NO_RESULT_MESSAGE
+    )
+    assert outcomes["bonus/docs"] == TestOutcome(
+        score=0, verdict="error", message=AI_NO_RESULT_MESSAGE
+    )
 
 
 async def test_a_config_without_ai_tests_sends_nothing(fake_openai: FakeOpenAI) -> None:

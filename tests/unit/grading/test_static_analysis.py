@@ -129,7 +129,9 @@ async def test_every_violation_in_every_file_is_listed() -> None:
 async def test_a_clean_submission_passes_naming_the_files_checked() -> None:
     files = {"main.py": "import math\n", "notes.txt": "import os"}
     outcome = await check("forbidden_import", {"imports": ["os"]}, files)
-    assert outcome == TestOutcome(100, "passed", "No forbidden import was found in main.py.")
+    assert outcome == TestOutcome(
+        score=100, verdict="passed", message="No forbidden import was found in main.py."
+    )
 
 
 # --- which files are checked --------------------------------------------------------
