@@ -14,6 +14,7 @@ from pydantic import Field, TypeAdapter
 
 from contracts.base import Contract
 from contracts.config import GradingConfig
+from contracts.failures import ErrorDetails
 from contracts.handover import StepContext
 from contracts.sandbox import Manifest, RunRequest, RunResult
 from contracts.steps import StepName, StepStatus, SubmissionStatus
@@ -52,7 +53,7 @@ class StepResult(Contract):
     step: StepName
     status: StepStatus
     message: str
-    error_details: dict[str, Any] | None = None
+    error_details: ErrorDetails | None = None
     output: dict[str, Any] = Field(default_factory=dict)
     plan: list[StepName]
     started_at: datetime

@@ -57,15 +57,20 @@ def component_schemas() -> dict[str, Any]:
     for shape in (Envelope, *MESSAGE_TYPES.values()):
         schema = TypeAdapter(shape).json_schema(ref_template=SCHEMAS + "{model}")
         out.update(schema.pop("$defs", {}))
-        out[_schema_name(shape)] = _asyncapi_discriminator(schema)
-    return out
+        out[_schema_name(shape)] = schema
+    return {name: _asyncapi_discriminator(schema) for name, schema in out.items()}
 
 
-def _asyncapi_discriminator(schema: dict[str, Any]) -> dict[str, Any]:
+def _asyncapi_discriminator(schema: Any) -> Any:
     """AsyncAPI 2.x names the discriminating property; pydantic gives OpenAPI's object."""
-    if isinstance(schema.get("discriminator"), dict):
-        schema["discriminator"] = schema["discriminator"]["propertyName"]
-    return schema
+    if isinstance(schema, list):
+        return [_asyncapi_discriminator(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    fixed = {key: _asyncapi_discriminator(value) for key, value in schema.items()}
+    if isinstance(fixed.get("discriminator"), dict):
+        fixed["discriminator"] = fixed["discriminator"]["propertyName"]
+    return fixed
 
 
 def message(name: MessageType) -> dict[str, Any]:

@@ -29,7 +29,10 @@ def pipeline_execution(
         execution_time_ms=_span_ms(steps),
         steps=[
             StepRecord(
-                name=r.step, status=r.status, message=r.message, error_details=r.error_details
+                name=r.step,
+                status=r.status,
+                message=r.message,
+                error_details=None if r.error_details is None else r.error_details.model_dump(),
             )
             for r in steps
         ],

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from contracts.failures import Failure, InternalError
 from contracts.handover import HandOver
 from contracts.messages import StepRequest, StepResult, utcnow
 from contracts.steps import EXECUTION_ORDER, StepName, StepStatus
@@ -21,7 +22,7 @@ class StepOutcome:
 
     status: StepStatus
     message: str
-    error_details: dict[str, Any] | None = None
+    error_details: Failure | None = None
     output: dict[str, Any] = field(default_factory=dict)
     context: HandOver | None = None
 
@@ -30,7 +31,7 @@ class StepOutcome:
         return cls(StepStatus.SUCCESS, message, **kwargs)
 
     @classmethod
-    def failure(cls, message: str, error_details: dict[str, Any]) -> "StepOutcome":
+    def failure(cls, message: str, error_details: Failure) -> "StepOutcome":
         return cls(StepStatus.FAIL, message, error_details=error_details)
 
 
@@ -102,7 +103,7 @@ def internal_error(step: StepName, error: BaseException) -> StepOutcome:
     """A step that crashed for good: not the student's fault, and said so."""
     return StepOutcome.failure(
         f"{step.value} failed with an internal error",
-        {"error_type": "internal_error", "phase": step.value, "detail": type(error).__name__},
+        InternalError(phase=step.value, detail=type(error).__name__),
     )
 
 

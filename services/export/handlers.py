@@ -6,6 +6,7 @@ Publishes: step.completed.v1 (via the step worker).
 
 from dataclasses import dataclass
 
+from contracts.failures import ExportRefused
 from contracts.messages import StepRequest
 from contracts.steps import StepName
 from services.export.adapters.webhook import WebhookExporter, WebhookRefused
@@ -25,6 +26,5 @@ class ExportHandlers:
         try:
             await self.webhook.send(url, encode(export_payload(request)), key)
         except WebhookRefused as error:
-            details = {"error_type": "export_refused", "status_code": error.status}
-            return StepOutcome.failure(str(error), details)
+            return StepOutcome.failure(str(error), ExportRefused(status_code=error.status))
         return StepOutcome.success("Result exported")

@@ -8,8 +8,13 @@ reference/pipeline-execution-tracking.txt ("## Preflight Check Failed").
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
+from contracts.failures import (
+    FailedCommand,
+    InternalError,
+    RequiredFileMissing,
+    SetupCommandFailed,
+)
 from contracts.messages import StepResult
 from contracts.results import FocusItem, NodeResult, ResultTree, TestResult
 from contracts.steps import StepName, StepStatus
@@ -233,14 +238,16 @@ def render_failure(failed: StepResult, language: str, locale: str) -> str:
     """The Markdown a student reads when the pipeline stopped at `failed`."""
     if failed.status != StepStatus.FAIL:
         raise ValueError(f"step {failed.step} did not fail; there is no failure to explain")
-    details = failed.error_details or {}
-    error_type = details.get("error_type")
-    if failed.step != StepName.PRE_FLIGHT or error_type in (None, "internal_error"):
+    details = failed.error_details
+    if failed.step != StepName.PRE_FLIGHT or details is None:
         return _internal_error(failed.step, locale)
-    if error_type == "required_file_missing":
-        return _required_file_missing(details, locale)
-    if error_type == "setup_command_failed":
-        return _setup_command_failed(details, _toolchain(language), locale)
+    match details:
+        case InternalError():
+            return _internal_error(failed.step, locale)
+        case RequiredFileMissing():
+            return _required_file_missing(details, locale)
+        case SetupCommandFailed():
+            return _setup_command_failed(details, _toolchain(language), locale)
     return _preflight_other(failed.message, locale)
 
 
@@ -248,9 +255,9 @@ def _preflight_heading(locale: str) -> str:
     return f"{t(locale, 'preflight.title')}\n\n{t(locale, 'preflight.intro')}"
 
 
-def _required_file_missing(details: Mapping[str, Any], locale: str) -> str:
-    missing = _text(details, "missing_file") or t(locale, "preflight.missing.unnamed")
-    near_miss = _text(details, "near_miss")
+def _required_file_missing(details: RequiredFileMissing, locale: str) -> str:
+    missing = details.missing_file or t(locale, "preflight.missing.unnamed")
+    near_miss = details.near_miss
     blocks = [
         _preflight_heading(locale),
         t(locale, "preflight.missing.heading", file=missing),
@@ -270,29 +277,26 @@ def _case_variant(name: str) -> str:
     return lowered if lowered != name else name[:1].upper() + name[1:]
 
 
-def _setup_command_failed(details: Mapping[str, Any], language: str, locale: str) -> str:
-    command = _mapping(details, "failed_command")
-    command_text = _text(command, "command")
-    name = _text(details, "command_name") or command_text
+def _setup_command_failed(details: SetupCommandFailed, language: str, locale: str) -> str:
+    command = details.failed_command
+    command_text = command.command
+    name = details.command_name or command_text
     blocks = [
         _preflight_heading(locale),
         t(locale, "setup.heading", command_name=name),
         f"{t(locale, 'setup.command')}\n{_fenced(command_text, 'bash')}",
     ]
-    exit_code = command.get("exit_code")
-    if isinstance(exit_code, int):
-        blocks.append(t(locale, "setup.exit_code", exit_code=exit_code))
+    blocks.append(t(locale, "setup.exit_code", exit_code=command.exit_code))
     blocks.append(_error_output(command, locale))
-    verdict = command.get("verdict")
-    if verdict in ("time_limit", "memory_limit", "output_limit"):
-        blocks.append(limit_message(str(verdict), locale))
+    if command.verdict is not None:
+        blocks.append(limit_message(command.verdict.value, locale))
     blocks.append(_bullets(t(locale, "todo.title"), _setup_todo(language, locale)))
     return "\n\n".join(blocks) + "\n"
 
 
-def _error_output(command: Mapping[str, Any], locale: str) -> str:
+def _error_output(command: FailedCommand, locale: str) -> str:
     """stderr, or stdout when stderr is empty (some tools report errors on stdout)."""
-    output = (_text(command, "stderr") or _text(command, "stdout")).rstrip("\n")
+    output = (command.stderr or command.stdout).rstrip("\n")
     label = t(locale, "setup.error_output")
     if not output:
         return f"{label} {t(locale, 'output.empty')}"
@@ -412,13 +416,3 @@ def _truncation_note(excerpt: _Excerpt, locale: str) -> str:
     else:
         shown, total, unit = excerpt.shown_chars, excerpt.total_chars, "chars"
     return "\n\n" + t(locale, f"output.truncated_{part}_{unit}", shown=shown, total=total)
-
-
-def _text(mapping: Mapping[str, Any], key: str) -> str:
-    value = mapping.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def _mapping(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = mapping.get(key)
-    return value if isinstance(value, Mapping) else {}

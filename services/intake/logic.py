@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts import failures
 from contracts.config import GradingConfig, GradingConfigIn
 from contracts.steps import StepName
 from shared.errors import AutograderError
@@ -131,7 +132,8 @@ def first_steps(config: GradingConfig) -> FirstSteps:
     try:
         tree = config_tree(config)
     except InvalidCriteria as error:
-        details = {"error_type": "invalid_criteria", "problems": error.errors}
+        problems = [failures.ConfigProblem(**p) for p in error.errors]
+        details = failures.InvalidCriteria(problems=problems)
         failed = StepOutcome.failure("Criteria tree could not be built", details)
         return FirstSteps(loaded, failed, [StepName.LOAD_TEMPLATE, StepName.BUILD_TREE])
     built = StepOutcome.success("Criteria tree built successfully")
@@ -142,14 +144,15 @@ def _unloadable_templates(config: GradingConfig) -> StepOutcome | None:
     """LOAD_TEMPLATE's failure, or None when every named template loads."""
     custom = custom_templates(config.custom_templates)
     if custom.problems:
-        details = {"error_type": "invalid_custom_template", "problems": custom.problems}
+        problems = [failures.ConfigProblem(**p) for p in custom.problems]
+        details = failures.InvalidCustomTemplate(problems=problems)
         return StepOutcome.failure("A custom template could not be loaded", details)
     try:
         for name in config.template_names:
             if name not in custom.templates:
                 get_template(name)
     except GradingError as error:
-        return StepOutcome.failure(str(error), {"error_type": "template_not_found"})
+        return StepOutcome.failure(str(error), failures.TemplateNotFound())
     return None
 
 

@@ -28,7 +28,7 @@ class PreflightHandlers:
         language = setup.for_language(request.submission.language)
         missing = missing_required_file(language.required_files, list(request.submission.manifest))
         if missing is not None:
-            return StepOutcome.failure(f"Required file missing: {missing['missing_file']}", missing)
+            return StepOutcome.failure(f"Required file missing: {missing.missing_file}", missing)
         lease = request.context.sandbox
         if lease is None:  # nothing runs for this assignment: files were all to check
             return StepOutcome.success("All preflight checks passed")

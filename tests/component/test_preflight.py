@@ -56,7 +56,8 @@ async def test_a_case_near_miss_is_named() -> None:
         request(setup, ["calculator.java"]), StepName.PRE_FLIGHT
     )
     assert outcome.status is StepStatus.FAIL
-    assert outcome.error_details == {
+    assert outcome.error_details is not None
+    assert outcome.error_details.model_dump() == {
         "error_type": "required_file_missing",
         "phase": "required_files",
         "missing_file": "Calculator.java",
@@ -99,7 +100,8 @@ async def test_the_first_failing_setup_command_ends_the_step_in_the_reference_sh
         request(setup, ["Main.java"]), StepName.PRE_FLIGHT
     )
     assert outcome.message == "Setup command 'Compile Main.java' failed with exit code 1"
-    assert outcome.error_details == {
+    assert outcome.error_details is not None
+    assert outcome.error_details.model_dump() == {
         "error_type": "setup_command_failed",
         "phase": "setup_commands",
         "command_name": "Compile Main.java",
@@ -124,4 +126,5 @@ async def test_a_setup_command_past_its_time_limit_says_so() -> None:
     )
     assert outcome.message == "Setup command 'Build' exceeded its time limit"
     assert outcome.error_details is not None
-    assert outcome.error_details["failed_command"]["exit_code"] == -1
+    assert outcome.error_details.model_dump()["failed_command"]["exit_code"] == -1
+    assert outcome.error_details.model_dump()["failed_command"]["verdict"] == "time_limit"

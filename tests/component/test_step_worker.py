@@ -120,7 +120,8 @@ async def test_giving_up_on_a_crashing_step_publishes_an_internal_error() -> Non
     result = message.payload(StepResult)
     assert key == "result.GRADE"
     assert result.status is StepStatus.FAIL
-    assert result.error_details == {
+    assert result.error_details is not None
+    assert result.error_details.model_dump() == {
         "error_type": "internal_error",
         "phase": "GRADE",
         "detail": "RuntimeError",
@@ -138,7 +139,9 @@ async def test_a_request_whose_hand_over_does_not_parse_still_ends_as_a_failed_s
 
     [(key, published)] = bus.published
     assert key == "result.GRADE"
-    assert published.payload(StepResult).error_details == {
+    failure = published.payload(StepResult).error_details
+    assert failure is not None
+    assert failure.model_dump() == {
         "error_type": "internal_error",
         "phase": "GRADE",
         "detail": "ValueError",

@@ -39,7 +39,7 @@ class PostgresAttemptTx:
             result.step.value,
             result.status.value,
             result.message,
-            result.error_details,
+            None if result.error_details is None else result.error_details.model_dump(mode="json"),
             result.output,
             result.started_at,
             result.finished_at,
