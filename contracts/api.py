@@ -58,29 +58,6 @@ class TemplateDetail(Contract):
     test_functions: list[TestFunctionDetail]
 
 
-class LanguagePool(Contract):
-    size: int
-    idle: int
-    leased: int
-    starting: int
-    created: int = 0
-    create_failures: int = 0
-    destroyed: int = 0
-    acquired: int = 0
-    waits: int = 0
-    wait_timeouts: int = 0
-    reaped: int = 0
-
-
-class SandboxMetrics(Contract):
-    backend: str
-    languages: dict[str, LanguagePool] = Field(default_factory=dict)
-    leases_in_use: int = 0
-    waits: int = 0
-    reaped: int = 0
-    leftovers_removed: int = 0
-
-
 class SubmissionView(Contract):
     """GET /api/v1/submissions/{id}: the latest attempt, its grade and its record."""
 

@@ -16,7 +16,7 @@ from contracts.base import Contract
 from contracts.config import GradingConfig
 from contracts.failures import ErrorDetails
 from contracts.handover import StepContext
-from contracts.sandbox import Manifest, RunRequest, RunResult
+from contracts.sandbox import Manifest, RunRequest, RunResult, SandboxMetrics
 from contracts.steps import StepName, StepStatus, SubmissionStatus
 
 
@@ -145,7 +145,7 @@ class SandboxReply(Contract):
 
     run: RunResult | None = None
     content: str | None = None
-    metrics: dict[str, Any] | None = None  # the backend's pool metrics (op "metrics")
+    metrics: SandboxMetrics | None = None  # the backend's pools (op "metrics")
     error: str | None = None
     error_type: str | None = None
 

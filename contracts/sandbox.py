@@ -65,3 +65,30 @@ class FileRef(Contract):
 
 # Relative POSIX path -> stored file. The claim-check that messages carry instead of bytes.
 Manifest = dict[str, FileRef]
+
+
+class LanguagePool(Contract):
+    """One language's warm pool: its gauges and counters since the service started."""
+
+    size: int
+    idle: int
+    leased: int
+    starting: int
+    created: int = 0
+    create_failures: int = 0
+    destroyed: int = 0
+    acquired: int = 0
+    waits: int = 0
+    wait_timeouts: int = 0
+    reaped: int = 0
+
+
+class SandboxMetrics(Contract):
+    """The sandbox's pools (the Docker backend) or its leases in use (the local one)."""
+
+    backend: str
+    languages: dict[str, LanguagePool] = Field(default_factory=dict)
+    leases_in_use: int = 0
+    waits: int = 0
+    reaped: int = 0
+    leftovers_removed: int = 0

@@ -1,7 +1,7 @@
 """Clients of the sandbox for preflight and grading: over RabbitMQ request/reply, or
 directly on a backend object in the in-process mode. Both give the same results."""
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from contracts.messages import (
     AnySandboxCall,
@@ -12,7 +12,7 @@ from contracts.messages import (
     SandboxReply,
     envelope,
 )
-from contracts.sandbox import Manifest, RunRequest, RunResult
+from contracts.sandbox import Manifest, RunRequest, RunResult, SandboxMetrics
 from shared.errors import AutograderError
 from shared.messaging.rpc import RpcClient
 
@@ -62,7 +62,9 @@ class RpcSandboxClient:
         reply = await self._call(ReadFileCall(lease_id=lease_id, path=path), 30)
         return None if reply.content is None else reply.content.encode()
 
-    async def metrics(self, timeout_s: float = 5) -> dict[str, Any]:
+    async def metrics(self, timeout_s: float = 5) -> SandboxMetrics:
         """The sandbox service's pool metrics (size per language, leases, waits, reaped)."""
         reply = await self._call(MetricsCall(), timeout_s)
-        return reply.metrics or {}
+        if reply.metrics is None:
+            raise SandboxCallFailed("sandbox replied without metrics", None)
+        return reply.metrics

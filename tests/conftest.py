@@ -34,8 +34,12 @@ async def isolation(
 
 
 @pytest.fixture
-async def stack(isolation: Isolation) -> AsyncIterator[httpx.AsyncClient]:
-    """Every service in this process (as `autograder serve all`), and an HTTP client."""
+async def stack(
+    isolation: Isolation, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Every service in this process (as `autograder serve all`), and an HTTP client.
+    Student code runs in Docker: without it the stack fails to start, never falls back."""
+    monkeypatch.setenv("SANDBOX_BACKEND", "docker")
     async with running_stack() as client:
         yield client
 

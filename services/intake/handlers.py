@@ -25,12 +25,12 @@ from contracts.api import (
     Accepted,
     Health,
     Problem,
-    SandboxMetrics,
     SubmissionView,
     TemplateDetail,
     TemplateSummary,
 )
 from contracts.config import GradingConfig, GradingConfigIn
+from contracts.sandbox import SandboxMetrics
 from services.intake.adapters.postgres import IntakeRepository
 from services.intake.logic import (
     FileLimits,
@@ -123,7 +123,7 @@ async def get_template(name: str) -> dict[str, Any]:
 
 
 @sandbox.get("/metrics", response_model=SandboxMetrics, responses=problem_responses(503))
-async def get_sandbox_metrics(request: Request) -> dict[str, Any]:
+async def get_sandbox_metrics(request: Request) -> SandboxMetrics:
     """Pool size per language, leases in use, waits and reaped leases, from the sandbox."""
     try:
         return await request.app.state.sandbox_metrics()  # type: ignore[no-any-return]
@@ -278,7 +278,7 @@ def create_app(
     repo: IntakeRepository,
     limits: FileLimits,
     topology: Topology,
-    sandbox_metrics: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    sandbox_metrics: Callable[[], Awaitable[SandboxMetrics]] | None = None,
 ) -> FastAPI:
     app = api()
     app.state.sandbox_metrics = sandbox_metrics or _no_sandbox
@@ -288,5 +288,5 @@ def create_app(
     return app
 
 
-async def _no_sandbox() -> dict[str, Any]:
+async def _no_sandbox() -> SandboxMetrics:
     raise TransientError("this intake has no connection to the sandbox service")

@@ -26,7 +26,7 @@ from contracts.messages import (
     StepRequest,
     envelope,
 )
-from contracts.sandbox import Manifest
+from contracts.sandbox import Manifest, SandboxMetrics
 from contracts.steps import StepName
 from services.sandbox.backends.base import SandboxBackend, SandboxError
 from services.sandbox.ports import BlobReader
@@ -100,4 +100,4 @@ class SandboxHandlers:
                 text = None if content is None else content.decode("utf-8", errors="replace")
                 return SandboxReply(content=text)
             case MetricsCall():
-                return SandboxReply(metrics=backend_metrics(self.backend))
+                return SandboxReply(metrics=SandboxMetrics(**backend_metrics(self.backend)))

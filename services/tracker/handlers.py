@@ -112,7 +112,7 @@ class Tracker:
         event = StatusEvent(
             status=record.status,
             final_score=record.final_score,
-            failed_at_step=record.pipeline_execution.get("failed_at_step"),
+            failed_at_step=record.failed_at_step,
         )
         sid, attempt, caused_by = cause.submission_id, cause.attempt, cause.message_id
         status = envelope(event, submission_id=sid, attempt=attempt, causation_id=caused_by)

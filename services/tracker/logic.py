@@ -48,7 +48,8 @@ class FinalRecord:
     final_score: float | None
     result_tree: dict[str, Any] | None
     feedback: str | None
-    pipeline_execution: dict[str, Any]
+    pipeline_execution: dict[str, Any]  # the public shape, as stored and served
+    failed_at_step: StepName | None
 
 
 def final_record(
@@ -65,4 +66,5 @@ def final_record(
         result_tree=None if grade is None else grade.result_tree.model_dump(mode="json"),
         feedback=(FeedbackOutput.model_validate(written).feedback if written else None) or feedback,
         pipeline_execution=public_json(execution),
+        failed_at_step=execution.failed_at_step,
     )

@@ -27,8 +27,8 @@ async def test_the_docker_backend_reports_its_pools() -> None:
 
     assert reply.error is None
     assert reply.metrics is not None
-    assert reply.metrics["leases_in_use"] == 1
-    assert set(reply.metrics["languages"]) == {"python", "c"}
+    assert reply.metrics.leases_in_use == 1
+    assert set(reply.metrics.languages) == {"python", "c"}
 
 
 async def test_the_local_backend_reports_its_leases_in_use() -> None:
@@ -39,8 +39,8 @@ async def test_the_local_backend_reports_its_leases_in_use() -> None:
     await backend.close()
 
     assert reply.metrics is not None
-    assert reply.metrics["backend"] == "local"
-    assert reply.metrics["leases_in_use"] == 1
+    assert reply.metrics.backend == "local"
+    assert reply.metrics.leases_in_use == 1
 
 
 async def test_a_malformed_call_is_answered_at_once_as_a_bad_request() -> None:
