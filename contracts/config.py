@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from contracts.base import Contract
 
@@ -45,7 +45,8 @@ class GradingConfigIn(Contract):
     criteria_config: dict[str, Any]
     setup_config: dict[str, Any] = Field(default_factory=dict)
     feedback_config: dict[str, Any] | None = None
-    languages: list[str] = Field(default_factory=lambda: ["python"], min_length=1)
+    # Unset: the languages setup_config names (its keys), or python when it names none.
+    languages: list[str] = Field(min_length=1)
     include_feedback: bool = True
     locale: str = "en"
     # The limits of every test that runs the program and sets none of its own; unset,
@@ -54,6 +55,17 @@ class GradingConfigIn(Contract):
     memory_limit_mb: int | None = Field(default=None, gt=0, le=MAX_MEMORY_LIMIT_MB)
     # When set, EXPORT posts the result there, signed with the export service's secret.
     export_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _languages_from_setup(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("languages") is None:
+            setup = data.get("setup_config") or {}
+            named = (
+                [key for key in setup if key in KNOWN_LANGUAGES] if isinstance(setup, dict) else []
+            )
+            data = {**data, "languages": named or ["python"]}
+        return data
 
     @field_validator("languages")
     @classmethod

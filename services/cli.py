@@ -223,6 +223,11 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, help="HTTP port of intake (default 8000)")
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
+    _add_grade_command(commands)
+    return root
+
+
+def _add_grade_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     grade_cmd = commands.add_parser(
         "grade", help="grade a directory in-process (no broker, no database)"
     )
@@ -250,7 +255,6 @@ def parser() -> argparse.ArgumentParser:
     grade_cmd.add_argument(
         "--json", action="store_true", help="print the GET /api/v1/submissions/{id} shape"
     )
-    return root
 
 
 def _settings(build: Callable[[], T]) -> T:

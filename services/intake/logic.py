@@ -72,8 +72,27 @@ def config_problems(config: GradingConfigIn) -> list[Problem]:
     except GradingError as error:
         problems.append({"loc": ["template_name"], "msg": str(error)})
     problems += _section_problems("setup_config", parse_setup_config, config.setup_config)
+    problems += _language_problems(config)
     problems += _section_problems("feedback_config", parse_feedback_config, config.feedback_config)
     return problems
+
+
+def _language_problems(config: GradingConfigIn) -> list[Problem]:
+    """The languages and setup_config's language keys must name the same languages, when
+    setup_config names any (a config of one language may need no setup at all)."""
+    named = [key for key in config.setup_config if key != "assets"]
+    if not named:
+        return []
+    unset = [
+        {"loc": ["setup_config", key], "msg": f"{key!r} is not one of languages {config.languages}"}
+        for key in named
+        if key not in config.languages
+    ]
+    missing = [lang for lang in config.languages if lang not in named]
+    if missing:
+        msg = f"{missing} have no entry in setup_config, which names {named}"
+        unset.append({"loc": ["languages"], "msg": msg})
+    return unset
 
 
 def _section_problems(section: str, parse: Any, raw: Any) -> list[Problem]:

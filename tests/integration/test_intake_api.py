@@ -347,3 +347,30 @@ async def test_a_unit_of_work_that_fails_leaves_nothing_behind(
         assert counts == [0, 0, 0, 0]
     finally:
         await runtime.close()
+
+
+async def test_a_config_without_languages_takes_them_from_setup_config(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    del demo_config["languages"]
+    demo_config["setup_config"] = {"c": demo_config["setup_config"]["c"]}
+
+    response = await api.post("/api/v1/configs", json=demo_config)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["languages"] == ["c"]
+
+
+async def test_languages_and_setup_config_must_name_the_same_languages(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    demo_config["languages"] = ["python", "c", "cpp"]
+    demo_config["setup_config"]["node"] = {"required_files": ["main.js"]}
+
+    response = await api.post("/api/v1/configs", json=demo_config)
+
+    assert response.status_code == 422
+    problems = {tuple(e["loc"]): e["msg"] for e in response.json()["errors"]}
+    assert ("body", "setup_config", "java") in problems
+    assert ("body", "setup_config", "node") in problems
+    assert "cpp" in problems[("body", "languages")]

@@ -177,3 +177,35 @@ def test_grade_with_a_bad_setting_exits_2_naming_the_variable(
 
     assert exit_info.value.code == 2
     assert "GRADING_DEFAULT_TIME_LIMIT_MS" in capsys.readouterr().err
+
+
+def separate_files(tmp_path: Path, setup: dict) -> list[str]:
+    config = json.loads(Path(CONFIG).read_text())
+    (tmp_path / "criteria.json").write_text(json.dumps(config["criteria_config"]))
+    (tmp_path / "setup.json").write_text(json.dumps(setup))
+    return [
+        "--criteria",
+        str(tmp_path / "criteria.json"),
+        "--setup",
+        str(tmp_path / "setup.json"),
+        "--template",
+        "input_output",
+        "--json",
+    ]
+
+
+@pytest.mark.parametrize("language_flag", [["--language", "c"], []])
+def test_separate_files_take_their_languages_from_the_setup_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], language_flag: list[str]
+) -> None:
+    """Issue 9: `--language c` was refused ('not one of the languages [python]') and,
+    without it, a C submission was graded as Python (score 0)."""
+    setup = json.loads(Path(CONFIG).read_text())["setup_config"]
+    args = ["grade", example("c-right"), *separate_files(tmp_path, {"c": setup["c"]})]
+
+    assert main([*args, *language_flag]) == 0
+
+    body = json.loads(capsys.readouterr().out)
+    assert body["final_score"] == 100.0
+    steps = [step["name"] for step in body["pipeline_execution"]["steps"]]
+    assert "PRE_FLIGHT" in steps
