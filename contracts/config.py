@@ -1,6 +1,6 @@
 """A grading configuration as instructors write it (the reference web API's field names)."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -13,6 +13,9 @@ MAX_CUSTOM_TEMPLATES = 8
 # Upper bounds of the default per-test limits a config may set.
 MAX_TIME_LIMIT_MS = 60_000
 MAX_MEMORY_LIMIT_MB = 4096
+# A test's limits (a config's defaults, or a test's own): bounded the same everywhere.
+TimeLimitMs = Annotated[int, Field(gt=0, le=MAX_TIME_LIMIT_MS, description="CPU time limit")]
+MemoryLimitMb = Annotated[int, Field(gt=0, le=MAX_MEMORY_LIMIT_MB)]
 
 
 class CustomTemplateSource(Contract):
@@ -51,8 +54,8 @@ class GradingConfigIn(Contract):
     locale: str = "en"
     # The limits of every test that runs the program and sets none of its own; unset,
     # the grading service's defaults (GRADING_DEFAULT_*) apply.
-    time_limit_ms: int | None = Field(default=None, gt=0, le=MAX_TIME_LIMIT_MS)
-    memory_limit_mb: int | None = Field(default=None, gt=0, le=MAX_MEMORY_LIMIT_MB)
+    time_limit_ms: TimeLimitMs | None = None
+    memory_limit_mb: MemoryLimitMb | None = None
     # When set, EXPORT posts the result there, signed with the export service's secret.
     export_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
 

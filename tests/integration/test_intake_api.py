@@ -374,3 +374,18 @@ async def test_languages_and_setup_config_must_name_the_same_languages(
     assert ("body", "setup_config", "java") in problems
     assert ("body", "setup_config", "node") in problems
     assert "cpp" in problems[("body", "languages")]
+
+
+@pytest.mark.parametrize(("limit", "value"), [("time_limit_ms", 90_000), ("memory_limit_mb", 8192)])
+async def test_a_tests_own_limit_above_the_maximum_is_refused_at_its_path(
+    api: httpx.AsyncClient, demo_config: dict, limit: str, value: int
+) -> None:
+    """Issue 9: a per-test time_limit_ms of 90000 was accepted and run."""
+    demo_config["criteria_config"]["bonus"]["tests"][0][limit] = value
+
+    response = await api.post("/api/v1/configs", json=demo_config)
+
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["loc"][:4] == ["body", "criteria_config", "bonus", "tests"]
+    assert limit in error["loc"]

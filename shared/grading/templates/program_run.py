@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from contracts.config import KNOWN_LANGUAGES
+from contracts.config import KNOWN_LANGUAGES, MemoryLimitMb, TimeLimitMs
 from contracts.results import TestVerdict
 from contracts.sandbox import RunRequest, RunResult, Verdict
 from shared.grading.errors import GradingError
@@ -64,8 +64,8 @@ class ProgramParams(BaseModel):
         description='A shell command, a map {"python": "...", "java": "..."}, or "CMD" '
         "for the language's default command.",
     )
-    time_limit_ms: int | None = Field(default=None, gt=0, description="CPU time limit")
-    memory_limit_mb: int | None = Field(default=None, gt=0)
+    time_limit_ms: TimeLimitMs | None = None
+    memory_limit_mb: MemoryLimitMb | None = None
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, create_model
 
-from contracts.config import CustomTemplateSource
+from contracts.config import CustomTemplateSource, MemoryLimitMb, TimeLimitMs
 from shared.grading.errors import CriteriaProblem
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import Template, TestFunction, TestOutcome
@@ -31,8 +31,8 @@ class CustomParams(BaseModel):
     # No protected namespaces: an instructor's parameter may well be called `model_name`.
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
-    time_limit_ms: int | None = Field(default=None, gt=0, description="CPU time limit")
-    memory_limit_mb: int | None = Field(default=None, gt=0)
+    time_limit_ms: TimeLimitMs | None = None
+    memory_limit_mb: MemoryLimitMb | None = None
 
 
 class OpenCustomParams(CustomParams):
