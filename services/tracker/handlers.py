@@ -32,6 +32,7 @@ from services.tracker.logic import (
     first_failure,
 )
 from services.tracker.ports import AttemptStore, AttemptTx
+from shared.execution import pipeline_execution, public_json
 from shared.messaging.topology import (
     FAILURE_FEEDBACK_KEY,
     SANDBOX_RELEASE_KEY,
@@ -58,9 +59,11 @@ class Tracker:
     async def on_step_completed(self, message: Envelope) -> None:
         result = message.payload(StepResult)
         async with self.store.attempt(message.submission_id, message.attempt) as tx:
-            await tx.record(result, str(message.message_id))
+            recorded = await tx.record(result, str(message.message_id))
             state = await tx.state()
             if state.finished:
+                if recorded:
+                    await _complete_the_record(tx, state)
                 return
             decision = decide(state)
             if decision is Decision.SUCCEEDED:
@@ -146,6 +149,14 @@ class Tracker:
             causation_id=cause.message_id,
         )
         await self.bus.publish_status(message, status_key(event.status.value))
+
+
+async def _complete_the_record(tx: AttemptTx, state: AttemptState) -> None:
+    """A step result that arrived after the attempt ended (its message was retried
+    while the failure ended the run) joins the record; the outcome stays as decided."""
+    status = await tx.finished_status()
+    if status is not None:
+        await tx.set_execution(public_json(pipeline_execution(state.plan, state.results, status)))
 
 
 def _stalled_step(state: AttemptState) -> StepName:

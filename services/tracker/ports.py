@@ -1,9 +1,10 @@
 """What the tracker's handlers need from the outside world."""
 
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from contracts.messages import Envelope, StepResult
+from contracts.steps import PipelineStatus
 from services.tracker.logic import AttemptState, FinalRecord
 
 
@@ -14,6 +15,8 @@ class AttemptTx(Protocol):
     async def state(self) -> AttemptState: ...
     async def finish(self, record: FinalRecord) -> None: ...
     async def set_feedback_if_missing(self, feedback: str) -> None: ...
+    async def finished_status(self) -> PipelineStatus | None: ...
+    async def set_execution(self, pipeline_execution: dict[str, Any]) -> None: ...
     async def enqueue(self, exchange: str, routing_key: str, message: Envelope) -> None: ...
 
 

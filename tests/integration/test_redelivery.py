@@ -6,7 +6,15 @@ from collections.abc import AsyncIterator
 import pytest
 
 from contracts.config import GradingConfigIn
-from contracts.messages import Envelope, StepRequest, SubmissionInfo, envelope, utcnow
+from contracts.failures import RequiredFileMissing
+from contracts.messages import (
+    Envelope,
+    FailureFeedbackRendered,
+    StepRequest,
+    SubmissionInfo,
+    envelope,
+    utcnow,
+)
 from contracts.steps import StepName
 from services.intake.adapters.postgres import IntakeRepository, NewSubmission
 from services.tracker.adapters.postgres import PostgresAttemptStore
@@ -131,3 +139,41 @@ async def test_a_step_of_an_attempt_the_tracker_already_ended_is_skipped(
     assert ran == []
     assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 0
     assert await queue_depth(runtime, runtime.bus.topology.queue("grading")) == 0
+
+
+async def test_a_result_that_arrives_after_the_failure_ended_the_run_joins_the_record(
+    runtime: Runtime, demo_config: dict
+) -> None:
+    """Seen in CI: SANDBOX's result was retried while PRE_FLIGHT's failure ended the run,
+    and the stored pipeline_execution missed SANDBOX (steps_completed 3 of 4)."""
+    submission_id, _ = await seeded_submission(runtime, demo_config)
+    plan = [StepName.LOAD_TEMPLATE, StepName.SANDBOX, StepName.PRE_FLIGHT]
+    await runtime.pool.execute("UPDATE attempts SET plan = $1", [s.value for s in plan])
+    missing = RequiredFileMissing(missing_file="main.c")
+    outcomes = {
+        StepName.LOAD_TEMPLATE: StepOutcome.success("loaded"),
+        StepName.SANDBOX: StepOutcome.success("ready"),
+        StepName.PRE_FLIGHT: StepOutcome.failure("Required file missing: main.c", missing),
+    }
+    messages = {
+        step: envelope(
+            to_result(step, outcome, plan, utcnow()),
+            submission_id=submission_id,
+            attempt=1,
+            step=step,
+        )
+        for step, outcome in outcomes.items()
+    }
+    tracker = tracker_of(runtime)
+    await tracker.on_step_completed(messages[StepName.LOAD_TEMPLATE])
+    await tracker.on_step_completed(messages[StepName.PRE_FLIGHT])
+    rendered = FailureFeedbackRendered(feedback="## Preflight Check Failed")
+    await tracker.on_failure_feedback(envelope(rendered, submission_id=submission_id, attempt=1))
+
+    await tracker.on_step_completed(messages[StepName.SANDBOX])  # late
+
+    execution = await runtime.pool.fetchval("SELECT pipeline_execution FROM results")
+    assert [step["name"] for step in execution["steps"]] == [s.value for s in plan]
+    assert (execution["status"], execution["failed_at_step"]) == ("failed", "PRE_FLIGHT")
+    assert execution["steps_completed"] == 3
+    assert await runtime.pool.fetchval("SELECT status FROM attempts") == "failed"

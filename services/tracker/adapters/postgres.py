@@ -3,11 +3,12 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 
 from contracts.messages import Envelope, StepResult
-from contracts.steps import StepName
+from contracts.steps import PipelineStatus, StepName
 from services.tracker.logic import AttemptState, FinalRecord
 from shared.db import Connection
 from shared.db.outbox import enqueue
@@ -93,6 +94,22 @@ class PostgresAttemptTx:
     async def enqueue(self, exchange: str, routing_key: str, message: Envelope) -> None:
         """Into the outbox, in this transaction; the relay publishes it after the commit."""
         await enqueue(self.connection, exchange, routing_key, message)
+
+    async def finished_status(self) -> PipelineStatus | None:
+        status = await self.connection.fetchval(
+            "SELECT pipeline_execution->>'status' FROM results"
+            " WHERE submission_id = $1 AND attempt = $2",
+            *self.key,
+        )
+        return None if status is None else PipelineStatus(status)
+
+    async def set_execution(self, pipeline_execution: dict[str, Any]) -> None:
+        await self.connection.execute(
+            "UPDATE results SET pipeline_execution = $3, updated_at = now()"
+            " WHERE submission_id = $1 AND attempt = $2",
+            *self.key,
+            pipeline_execution,
+        )
 
     async def set_feedback_if_missing(self, feedback: str) -> None:
         await self.connection.execute(
