@@ -32,7 +32,10 @@ async def test_every_submission_completes_through_a_single_container(
 ) -> None:
     client = one_container_stack
     demo_config["languages"] = ["python"]
-    config_id = (await client.post("/api/v1/configs", json=demo_config)).json()["id"]
+    demo_config["setup_config"] = {"python": demo_config["setup_config"]["python"]}
+    created = await client.post("/api/v1/configs", json=demo_config)
+    assert created.status_code == 201, created.text
+    config_id = created.json()["id"]
     body = {
         "grading_config_id": config_id,
         "language": "python",
