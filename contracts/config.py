@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from contracts.base import Contract
 
@@ -13,6 +13,22 @@ MAX_CUSTOM_TEMPLATES = 8
 # Upper bounds of the default per-test limits a config may set.
 MAX_TIME_LIMIT_MS = 60_000
 MAX_MEMORY_LIMIT_MB = 4096
+SUPPORTED_LOCALES = ("en", "pt-BR")
+_LOCALE_SPELLINGS = {"en": "en", "en-us": "en", "en-gb": "en", "pt": "pt-BR", "pt-br": "pt-BR"}
+
+
+def _canonical_locale(value: object) -> object:
+    """'pt_BR', 'pt-br', 'pt' -> 'pt-BR'; an unknown locale is refused, naming the known."""
+    if not isinstance(value, str):
+        return value
+    canonical = _LOCALE_SPELLINGS.get(value.strip().replace("_", "-").lower())
+    if canonical is None:
+        raise ValueError(f"unknown locale {value!r}; supported: {list(SUPPORTED_LOCALES)}")
+    return canonical
+
+
+# The language students read feedback in.
+Locale = Annotated[str, BeforeValidator(_canonical_locale)]
 # A test's limits (a config's defaults, or a test's own): bounded the same everywhere.
 TimeLimitMs = Annotated[int, Field(gt=0, le=MAX_TIME_LIMIT_MS, description="CPU time limit")]
 MemoryLimitMb = Annotated[int, Field(gt=0, le=MAX_MEMORY_LIMIT_MB)]
@@ -51,7 +67,7 @@ class GradingConfigIn(Contract):
     # Unset: the languages setup_config names (its keys), or python when it names none.
     languages: list[str] = Field(min_length=1)
     include_feedback: bool = True
-    locale: str = "en"
+    locale: Locale = "en"
     # The limits of every test that runs the program and sets none of its own; unset,
     # the grading service's defaults (GRADING_DEFAULT_*) apply.
     time_limit_ms: TimeLimitMs | None = None

@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from contracts.config import Locale
 from shared.errors import AutograderError
 
 
@@ -70,23 +71,12 @@ class AiConfig(_StrictModel):
         return _SOLUTION_ALIASES.get(value, value) if isinstance(value, str) else value
 
 
-FeedbackLocale = Literal["en", "pt-BR"]
-
-
 class FeedbackConfig(_StrictModel):
     general: GeneralConfig = Field(default_factory=GeneralConfig)
     default: DefaultModeConfig = Field(default_factory=DefaultModeConfig)
     ai: AiConfig = Field(default_factory=AiConfig)
     mode: Literal["default", "ai"] = "default"
-    locale: FeedbackLocale | None = None  # None: the submission's locale
-
-    @field_validator("locale", mode="before")
-    @classmethod
-    def _locale_spelling(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        tag = value.strip().replace("_", "-").lower()
-        return {"en": "en", "pt": "pt-BR", "pt-br": "pt-BR"}.get(tag, value)
+    locale: Locale | None = None  # None: the submission's locale
 
 
 def parse_feedback_config(raw: Mapping[str, Any] | None) -> FeedbackConfig:

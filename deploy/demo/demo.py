@@ -78,6 +78,7 @@ async def submit_all(client: httpx.AsyncClient) -> dict[int, tuple[str, str, str
     for example, language, expected in EXAMPLES:
         body = {
             "grading_config_id": config_id,
+            "external_user_id": f"demo-{example}",
             "username": example,
             "language": language,
             "submission_files": files_of(example),

@@ -27,8 +27,8 @@ class SubmissionUpload(BaseModel):
     model_config = ConfigDict(title="SubmissionUpload")
 
     grading_config_id: int
-    external_user_id: str = ""
-    username: str = ""
+    external_user_id: str = Field(min_length=1, max_length=200)
+    username: str = Field(min_length=1, max_length=200)
     language: str
     locale: str | None = None
     archive: bytes = Field(description="a zip of the submission's files")

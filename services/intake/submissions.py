@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.config import Locale
 from contracts.messages import (
     StepRequest,
     SubmissionAccepted,
@@ -31,10 +32,11 @@ class SubmissionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     grading_config_id: int
-    external_user_id: str = Field(default="", max_length=200)
-    username: str = Field(default="", max_length=200)
+    # Required, as by the reference: an LMS needs them to file the grade.
+    external_user_id: str = Field(min_length=1, max_length=200)
+    username: str = Field(min_length=1, max_length=200)
     language: str
-    locale: str | None = None
+    locale: Locale | None = None
     submission_files: dict[str, str] = Field(default_factory=dict)
 
     def files(self) -> dict[str, bytes]:

@@ -115,7 +115,12 @@ async def test_a_zip_archive_is_accepted_by_multipart(
         archive.writestr("main.c", demo_files("c-right")["main.c"])
     response = await stack.post(
         "/api/v1/submissions",
-        data={"grading_config_id": str(config_id), "language": "c", "username": "ada"},
+        data={
+            "grading_config_id": str(config_id),
+            "language": "c",
+            "external_user_id": "u-1",
+            "username": "ada",
+        },
         files={"archive": ("code.zip", buffer.getvalue(), "application/zip")},
     )
     assert response.status_code == 202, response.text

@@ -38,6 +38,8 @@ async def test_every_submission_completes_through_a_single_container(
     config_id = created.json()["id"]
     body = {
         "grading_config_id": config_id,
+        "external_user_id": "u-1",
+        "username": "ada",
         "language": "python",
         "submission_files": demo_files("python-right"),
     }

@@ -24,6 +24,8 @@ async def test_a_plain_amqp_client_sees_queued_running_and_completed(
         config_id = (await stack.post("/api/v1/configs", json=demo_config)).json()["id"]
         body = {
             "grading_config_id": config_id,
+            "external_user_id": "u-1",
+            "username": "ada",
             "language": "python",
             "submission_files": demo_files("python-right"),
         }

@@ -94,12 +94,18 @@ async def test_bad_submissions_are_refused_with_the_field_named(
     config_id = (await api.post("/api/v1/configs", json=demo_config)).json()["id"]
     good = {
         "grading_config_id": config_id,
+        "external_user_id": "u-1",
+        "username": "ada",
         "language": "python",
         "submission_files": demo_files("python-right"),
     }
     cases = [
         ({**good, "grading_config_id": 424242}, ["body", "grading_config_id"]),
         ({**good, "language": "cobol"}, ["body", "language"]),
+        # The reference requires both; an LMS needs them to file the grade.
+        ({k: v for k, v in good.items() if k != "external_user_id"}, ["body", "external_user_id"]),
+        ({**good, "username": ""}, ["body", "username"]),
+        ({**good, "locale": "fr"}, ["body", "locale"]),
         (
             {**good, "submission_files": {"../escape.py": "x"}},
             ["body", "submission_files", "../escape.py"],
@@ -186,7 +192,12 @@ async def test_hostile_archives_are_rejected(
     data = entries if isinstance(entries, bytes) else zip_with(entries)
     response = await api.post(
         "/api/v1/submissions",
-        data={"grading_config_id": str(config_id), "language": "python"},
+        data={
+            "grading_config_id": str(config_id),
+            "language": "python",
+            "external_user_id": "u-1",
+            "username": "ada",
+        },
         files={"archive": ("code.zip", data, "application/zip")},
     )
     assert response.status_code == 422, response.text
@@ -201,6 +212,8 @@ async def test_a_submission_in_progress_already_shows_its_pipeline_execution(
     config_id = (await api.post("/api/v1/configs", json=demo_config)).json()["id"]
     body = {
         "grading_config_id": config_id,
+        "external_user_id": "u-1",
+        "username": "ada",
         "language": "python",
         "submission_files": demo_files("python-right"),
     }
@@ -273,6 +286,8 @@ async def test_a_request_body_over_the_limit_is_refused_unread(
     config_id = (await api.post("/api/v1/configs", json=demo_config)).json()["id"]
     body = {
         "grading_config_id": config_id,
+        "external_user_id": "u-1",
+        "username": "ada",
         "language": "python",
         "submission_files": {"main.py": "print(1)\n" * 300},
     }
@@ -389,3 +404,28 @@ async def test_a_tests_own_limit_above_the_maximum_is_refused_at_its_path(
     [error] = response.json()["errors"]
     assert error["loc"][:4] == ["body", "criteria_config", "bonus", "tests"]
     assert limit in error["loc"]
+
+
+@pytest.mark.parametrize("spelling", ["pt-BR", "pt_BR", "pt_br", "pt"])
+async def test_every_spelling_of_brazilian_portuguese_is_one_locale(
+    api: httpx.AsyncClient, demo_config: dict, spelling: str
+) -> None:
+    demo_config["locale"] = spelling
+
+    response = await api.post("/api/v1/configs", json=demo_config)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["locale"] == "pt-BR"
+
+
+async def test_an_unknown_locale_is_refused_listing_the_supported_ones(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    demo_config["locale"] = "klingon"
+
+    response = await api.post("/api/v1/configs", json=demo_config)
+
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["loc"] == ["body", "locale"]
+    assert "'en', 'pt-BR'" in error["msg"]
