@@ -64,17 +64,37 @@ class MalformedRequest(IntakeError, ValueError):
 
 def config_problems(config: GradingConfigIn) -> list[Problem]:
     """Every problem in a config, each with its JSON path, or [] when it is usable."""
-    problems: list[Problem] = []
-    try:
-        config_tree(config)
-    except InvalidCriteria as error:
-        problems += [{"loc": list(p["loc"]), "msg": p["msg"]} for p in error.errors]
-    except GradingError as error:
-        problems.append({"loc": ["template_name"], "msg": str(error)})
+    problems = _template_problems(config)
+    if not problems:  # with a template unknown, every test of it would be reported too
+        problems = _criteria_problems(config)
     problems += _section_problems("setup_config", parse_setup_config, config.setup_config)
     problems += _language_problems(config)
     problems += _section_problems("feedback_config", parse_feedback_config, config.feedback_config)
     return problems
+
+
+def _template_problems(config: GradingConfigIn) -> list[Problem]:
+    """One problem per misspelled template, naming the known ones."""
+    custom = {source.name for source in config.custom_templates}
+    problems = []
+    for name in config.template_names:
+        if name in custom:
+            continue
+        try:
+            get_template(name)
+        except GradingError as error:
+            problems.append({"loc": ["template_name"], "msg": str(error)})
+    return problems
+
+
+def _criteria_problems(config: GradingConfigIn) -> list[Problem]:
+    try:
+        config_tree(config)
+    except InvalidCriteria as error:
+        return [{"loc": list(p["loc"]), "msg": p["msg"]} for p in error.errors]
+    except GradingError as error:
+        return [{"loc": ["template_name"], "msg": str(error)}]
+    return []
 
 
 def _language_problems(config: GradingConfigIn) -> list[Problem]:

@@ -429,3 +429,18 @@ async def test_an_unknown_locale_is_refused_listing_the_supported_ones(
     [error] = response.json()["errors"]
     assert error["loc"] == ["body", "locale"]
     assert "'en', 'pt-BR'" in error["msg"]
+
+
+async def test_a_misspelled_template_is_one_error_naming_the_known_ones(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    """Issue 9: it also gave one 'unknown test function' error per test."""
+    demo_config["template_name"] = "input_ouput"
+
+    response = await api.post("/api/v1/configs", json=demo_config)
+
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["loc"] == ["body", "template_name"]
+    assert "'input_ouput'" in error["msg"]
+    assert "input_output" in error["msg"].split("known templates:")[1]
