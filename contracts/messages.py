@@ -64,6 +64,14 @@ class StepResult(Contract):
         return int((self.finished_at - self.started_at).total_seconds() * 1000)
 
 
+class Submitter(Contract):
+    """Who and what a submission is for: what a dashboard filters status events by."""
+
+    external_assignment_id: str = ""
+    grading_config_id: int = 0
+    external_user_id: str = ""
+
+
 class SubmissionAccepted(Contract):
     """`submission.accepted.v1`: intake stored a new attempt; the tracker opens its record."""
 
@@ -72,12 +80,15 @@ class SubmissionAccepted(Contract):
     language: str
     locale: str = "en"
     accepted_at: datetime
+    submitter: Submitter = Field(default_factory=Submitter)
 
 
-class StatusEvent(Contract):
-    """`submission.status.v1` on the status exchange, for dashboards."""
+class StatusEvent(Submitter):
+    """`submission.status.v1` on the status exchange, for dashboards. `step` is the step
+    now running (with `running`); the ids let a dashboard filter without calling back."""
 
     status: SubmissionStatus
+    attempt: int = 1
     step: StepName | None = None
     final_score: float | None = None
     failed_at_step: StepName | None = None

@@ -5,7 +5,7 @@ in-process mode all use this one function."""
 from datetime import datetime
 from typing import Any
 
-from contracts.messages import StepResult
+from contracts.messages import StepResult, utcnow
 from contracts.results import PipelineExecution, StepRecord
 from contracts.steps import PipelineStatus, StepName, StepStatus
 
@@ -17,8 +17,12 @@ def ordered(plan: list[StepName], results: list[StepResult]) -> list[StepResult]
 
 
 def pipeline_execution(
-    plan: list[StepName], results: list[StepResult], status: PipelineStatus
+    plan: list[StepName],
+    results: list[StepResult],
+    status: PipelineStatus,
+    running_since: datetime | None = None,
 ) -> PipelineExecution:
+    """The record of a run; while it runs (`running_since` its start), the time so far."""
     steps = ordered(plan, results)
     failed = next((r.step for r in steps if r.status is StepStatus.FAIL), None)
     return PipelineExecution(
@@ -26,7 +30,7 @@ def pipeline_execution(
         failed_at_step=failed,
         total_steps_planned=len(plan),
         steps_completed=len(steps),
-        execution_time_ms=_span_ms(steps),
+        execution_time_ms=_span_ms(steps) if running_since is None else _ms_since(running_since),
         steps=[
             StepRecord(
                 name=r.step,
@@ -45,6 +49,10 @@ def _span_ms(steps: list[StepResult]) -> int:
     start: datetime = min(r.started_at for r in steps)
     end: datetime = max(r.finished_at for r in steps)
     return int((end - start).total_seconds() * 1000)
+
+
+def _ms_since(start: datetime) -> int:
+    return max(0, int((utcnow() - start).total_seconds() * 1000))
 
 
 def public_json(execution: PipelineExecution) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import aio_pika
@@ -138,3 +138,14 @@ async def wait_terminal(
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"submission {submission_id} still {body['status']}: {body}")
         await asyncio.sleep(0.1)
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], timeout_s: float = 30, every_s: float = 0.05
+) -> None:
+    """Wait until `condition()` holds; the timeout only bounds a hang, it decides nothing."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{condition.__name__} still false after {timeout_s} s")
+        await asyncio.sleep(every_s)

@@ -11,6 +11,7 @@ from contracts.messages import (
     StepRequest,
     SubmissionAccepted,
     SubmissionInfo,
+    Submitter,
     envelope,
     utcnow,
 )
@@ -99,6 +100,11 @@ def outgoing(
         language=new.language,
         locale=new.locale,
         accepted_at=now,
+        submitter=Submitter(
+            external_assignment_id=new.config.external_assignment_id,
+            grading_config_id=new.config.id,
+            external_user_id=new.external_user_id,
+        ),
     )
     messages: Outgoing = [(exchange, TRACKER_ACCEPTED_KEY, envelope(accepted, **ids))]
     for step, outcome in (

@@ -11,7 +11,7 @@ harmless to repeat.
 """
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from contracts.messages import (
     Envelope,
@@ -20,6 +20,7 @@ from contracts.messages import (
     SandboxRelease,
     StatusEvent,
     StepResult,
+    SubmissionAccepted,
     envelope,
 )
 from contracts.steps import PipelineStatus, StepName, StepStatus, SubmissionStatus
@@ -54,7 +55,12 @@ class Tracker:
     topology: Topology
 
     async def on_accepted(self, message: Envelope) -> None:
-        await self._status(message, StatusEvent(status=SubmissionStatus.QUEUED))
+        # From the message alone: `queued` must not wait behind the first steps' results.
+        submitter = message.payload(SubmissionAccepted).submitter
+        queued = StatusEvent(
+            **submitter.model_dump(), attempt=message.attempt, status=SubmissionStatus.QUEUED
+        )
+        await self._status(message, queued)
 
     async def on_step_completed(self, message: Envelope) -> None:
         result = message.payload(StepResult)
@@ -71,7 +77,8 @@ class Tracker:
         if decision is Decision.FAILED and result.status is StepStatus.FAIL:
             await self._request_failure_feedback(message, result, state)
         elif decision is Decision.RUNNING:
-            running = StatusEvent(status=SubmissionStatus.RUNNING, step=result.step)
+            step = state.running_step()
+            running = _event(state, message, status=SubmissionStatus.RUNNING, step=step)
             await self._status(message, running)
 
     async def on_failure_feedback(self, message: Envelope) -> None:
@@ -112,7 +119,9 @@ class Tracker:
         """Finish the attempt, and in the same transaction queue (outbox) its final status
         event and the sandbox release: a crash after the commit cannot lose them."""
         await tx.finish(record)
-        event = StatusEvent(
+        event = _event(
+            state,
+            cause,
             status=record.status,
             final_score=record.final_score,
             failed_at_step=record.failed_at_step,
@@ -149,6 +158,11 @@ class Tracker:
             causation_id=cause.message_id,
         )
         await self.bus.publish_status(message, status_key(event.status.value))
+
+
+def _event(state: AttemptState, cause: Envelope, **fields: Any) -> StatusEvent:
+    """A status event carrying who and what it is about, for dashboards to filter by."""
+    return StatusEvent(**state.submitter.model_dump(), attempt=cause.attempt, **fields)
 
 
 async def _complete_the_record(tx: AttemptTx, state: AttemptState) -> None:

@@ -1,12 +1,12 @@
 """Pure tracker logic: from the recorded step results of one attempt, what the
 pipeline's state is and what `pipeline_execution` says (the reference shape)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from contracts.handover import FeedbackOutput, GradeHandOver
-from contracts.messages import StepResult
+from contracts.messages import StepResult, Submitter
 from contracts.steps import PipelineStatus, StepName, StepStatus, SubmissionStatus
 from shared.execution import ordered, pipeline_execution, public_json
 
@@ -24,6 +24,12 @@ class AttemptState:
     finished: bool
     language: str = ""
     locale: str = "en"
+    submitter: Submitter = field(default_factory=Submitter)
+
+    def running_step(self) -> StepName | None:
+        """The first planned step with no result yet: the one running (or queued) now."""
+        done = {result.step for result in self.results}
+        return next((step for step in self.plan if step not in done), None)
 
 
 def decide(state: AttemptState) -> Decision:

@@ -19,7 +19,7 @@ from services.intake.logic import FileLimits
 from services.intake.settings import IntakeSettings
 from shared.runtime import Runtime
 from tests.conftest import demo_files
-from tests.support import Isolation
+from tests.support import Isolation, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -224,6 +224,14 @@ async def test_a_submission_in_progress_already_shows_its_pipeline_execution(
     assert view["pipeline_execution"]["total_steps_planned"] == 7
     assert view["pipeline_execution"]["status"] == "running"
     assert view["result_tree"] is None
+
+    # While it runs, execution_time_ms is the time so far: it grows (issue 9).
+    async def later_view_shows_more_time() -> bool:
+        again = await api.get(f"/api/v1/submissions/{accepted.json()['id']}")
+        so_far = again.json()["pipeline_execution"]["execution_time_ms"]
+        return bool(so_far > view["pipeline_execution"]["execution_time_ms"])
+
+    await eventually(later_view_shows_more_time)
 
 
 async def test_the_template_catalogue_lists_functions_with_parameter_schemas(

@@ -88,7 +88,9 @@ class IntakeRepository:
             view["attempt"],
         )
         results = [StepResult.model_validate({**dict(r), "plan": plan}) for r in rows]
-        return public_json(pipeline_execution(plan, results, PipelineStatus.RUNNING))
+        started = min([view["created_at"], *(r.started_at for r in results)])
+        running = pipeline_execution(plan, results, PipelineStatus.RUNNING, running_since=started)
+        return public_json(running)
 
 
 class IntakeUnitOfWork:

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from contracts.messages import Envelope, StepResult
+from contracts.messages import Envelope, StepResult, Submitter
 from contracts.steps import PipelineStatus, StepName
 from services.tracker.logic import AttemptState, FinalRecord
 from shared.db import Connection
@@ -21,8 +21,10 @@ class PostgresAttemptTx:
 
     async def lock(self) -> asyncpg.Record:
         row = await self.connection.fetchrow(
-            "SELECT a.plan, a.finished_at, s.language, s.locale FROM attempts a"
+            "SELECT a.plan, a.finished_at, s.language, s.locale, s.external_user_id,"
+            " s.grading_config_id, c.external_assignment_id FROM attempts a"
             " JOIN submissions s ON s.id = a.submission_id"
+            " JOIN grading_configs c ON c.id = s.grading_config_id"
             " WHERE a.submission_id = $1 AND a.attempt = $2 FOR UPDATE OF a",
             *self.key,
         )
@@ -70,6 +72,11 @@ class PostgresAttemptTx:
             finished=attempt["finished_at"] is not None,
             language=attempt["language"],
             locale=attempt["locale"],
+            submitter=Submitter(
+                external_assignment_id=attempt["external_assignment_id"],
+                grading_config_id=attempt["grading_config_id"],
+                external_user_id=attempt["external_user_id"],
+            ),
         )
 
     async def finish(self, record: FinalRecord) -> None:
