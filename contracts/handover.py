@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field, field_validator
 
 from contracts.base import Contract
-from contracts.results import FocusItem, ResultTree, TestVerdict
+from contracts.results import FocusItem, Measured, ResultTree, TestVerdict
 from contracts.steps import StepName
 
 
@@ -36,6 +36,7 @@ class TestOutcome(Contract):
     expected: str | None = None
     actual: str | None = None
     first_diff_line: int | None = None
+    measured: Measured | None = None
 
     @field_validator("score")
     @classmethod

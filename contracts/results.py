@@ -6,11 +6,32 @@ from typing import Any, Literal
 from pydantic import Field
 
 from contracts.base import Contract
+from contracts.sandbox import RunResult
 from contracts.steps import PipelineStatus, StepName, StepStatus
 
 TestVerdict = Literal[
     "passed", "failed", "time_limit", "memory_limit", "output_limit", "runtime_error", "error"
 ]
+
+
+class Measured(Contract):
+    """What the sandbox measured of a test's run: why it got its verdict."""
+
+    cpu_ms: int
+    wall_ms: int
+    peak_memory_kb: int
+    exit_code: int | None  # None when a signal ended it
+    signal: int | None
+
+    @classmethod
+    def of(cls, run: RunResult) -> "Measured":
+        return cls(
+            cpu_ms=run.cpu_ms,
+            wall_ms=run.wall_ms,
+            peak_memory_kb=run.peak_memory_kb,
+            exit_code=run.exit_code,
+            signal=run.signal,
+        )
 
 
 class TestResult(Contract):
@@ -30,6 +51,7 @@ class TestResult(Contract):
     expected: str | None = None
     actual: str | None = None
     first_diff_line: int | None = None
+    measured: Measured | None = None  # tests that ran the program
 
 
 class NodeResult(Contract):

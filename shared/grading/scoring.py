@@ -147,6 +147,7 @@ def _test_result(test: TestNode, outcome: TestOutcome) -> TestResult:
         parameters=test.parameters,
         time_ms=outcome.time_ms,
         memory_kb=outcome.memory_kb,
+        measured=outcome.measured,
         expected=outcome.expected,
         actual=outcome.actual,
         first_diff_line=outcome.first_diff_line,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from contracts.config import KNOWN_LANGUAGES, MemoryLimitMb, TimeLimitMs
-from contracts.results import TestVerdict
+from contracts.results import Measured, TestVerdict
 from contracts.sandbox import RunRequest, RunResult, Verdict
 from shared.grading.errors import GradingError
 from shared.grading.messages import say
@@ -138,14 +138,22 @@ def run_failure(
 def measured_outcome(
     ctx: GradeContext, result: RunResult, score: float, verdict: TestVerdict, message: str
 ) -> TestOutcome:
-    """An outcome carrying the run's time, memory and (shortened) stdout."""
+    """An outcome carrying what the sandbox measured and the (shortened) stdout."""
+    return run_outcome(result, score, verdict, message, actual=shown(ctx, result.stdout))
+
+
+def run_outcome(
+    result: RunResult, score: float, verdict: TestVerdict, message: str, actual: str | None = None
+) -> TestOutcome:
+    """An outcome carrying what the sandbox measured of the run."""
     return TestOutcome(
         score=score,
         verdict=verdict,
         message=message,
         time_ms=result.cpu_ms,
         memory_kb=result.peak_memory_kb,
-        actual=shown(ctx, result.stdout),
+        actual=actual,
+        measured=Measured.of(result),
     )
 
 

@@ -41,9 +41,13 @@ def test_docker_and_local_grade_alike(submission: str, capsys: pytest.CaptureFix
     assert outcome(in_docker) == outcome(locally)
 
 
-def verdicts(response: dict[str, Any]) -> list[str]:
+def tests_of(response: dict[str, Any]) -> list[dict[str, Any]]:
     tree = response["result_tree"]["children"]
-    return [test["verdict"] for node in tree.values() for test in node["tests"]]
+    return [test for node in tree.values() for test in node["tests"]]
+
+
+def verdicts(response: dict[str, Any]) -> list[str]:
+    return [test["verdict"] for test in tests_of(response)]
 
 
 @pytest.mark.parametrize(
@@ -87,3 +91,31 @@ def test_an_infinite_loop_is_a_time_limit_in_every_test(
 
     assert response["status"] == "completed", response["pipeline_execution"]
     assert verdicts(response) == ["time_limit", "time_limit"]
+    for test in tests_of(response):  # what the sandbox measured says why (issue 9)
+        measured = test["measured"]
+        assert measured["cpu_ms"] >= 900
+        assert measured["wall_ms"] >= measured["cpu_ms"] - 50
+        assert measured["peak_memory_kb"] > 0
+        assert measured["signal"] is not None or measured["exit_code"] is not None
+
+
+def test_a_crash_reports_its_exit_code_and_what_was_measured(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "submission" / "main.py").write_text("import sys\nprint('partial')\nsys.exit(3)\n")
+    test = {"name": "expect_output", "expected_output": "1", "program_command": "python3 main.py"}
+    config = {
+        "external_assignment_id": "crash",
+        "template_name": "input_output",
+        "criteria_config": {"base": {"tests": [test]}},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+
+    args = ["grade", str(tmp_path / "submission"), "--config", str(tmp_path / "config.json")]
+    main([*args, "--json", "--sandbox", "docker"])
+    [graded] = tests_of(json.loads(capsys.readouterr().out))
+
+    assert graded["verdict"] == "runtime_error"
+    assert (graded["measured"]["exit_code"], graded["measured"]["signal"]) == (3, None)
+    assert graded["measured"]["wall_ms"] >= graded["measured"]["cpu_ms"] >= 0

@@ -23,6 +23,7 @@ from shared.grading.errors import GradingError
 from shared.grading.messages import say
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import TestOutcome
+from shared.grading.templates.program_run import run_outcome
 
 log = structlog.get_logger()
 SHOWN_MESSAGE_CHARS = 2000
@@ -136,7 +137,7 @@ def _scored(ctx: GradeContext, result: RunResult, score: float, message: str | N
     if message is None or not message.strip():
         key = "custom.partial" if 0 < score < 100 else f"custom.{verdict}"
         message = say(ctx, key, score=round(score, 2))
-    return _measured(result, score, verdict, message[:SHOWN_MESSAGE_CHARS])
+    return run_outcome(result, score, verdict, message[:SHOWN_MESSAGE_CHARS])
 
 
 def _limit_outcome(
@@ -149,7 +150,7 @@ def _limit_outcome(
         memory_mb=limits.memory_mb,
         output_bytes=limits.output_bytes,
     )
-    return _measured(result, 0, verdict, message)
+    return run_outcome(result, 0, verdict, message)
 
 
 def _setup_error(
@@ -172,14 +173,4 @@ def _setup_error(
         returned=reply.returned,
     )
     message = say(ctx, "custom.error", reason=reason)
-    return _measured(result, 0, "error", f"{message} {say(ctx, 'common.not_the_students_fault')}")
-
-
-def _measured(result: RunResult, score: float, verdict: TestVerdict, message: str) -> TestOutcome:
-    return TestOutcome(
-        score=score,
-        verdict=verdict,
-        message=message,
-        time_ms=result.cpu_ms,
-        memory_kb=result.peak_memory_kb,
-    )
+    return run_outcome(result, 0, "error", f"{message} {say(ctx, 'common.not_the_students_fault')}")
