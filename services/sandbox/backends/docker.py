@@ -7,10 +7,12 @@ engine's archive API; every command runs through one exec under the local backen
 supervisor, which applies the rlimits and reports the program's rusage (docker_run.py).
 The container's hardening lives in docker_engine.py.
 
-Limits: per command as in the local backend (CPU seconds, address space or the JVM's
-and node's heap, file size, open files; wall time); per container the most one lease
-may use (memory = memory + swap, CPU share, pids, tmpfs sizes), which also catches
-what slips past a command's own limits (an OOM kill there is a memory_limit verdict).
+Limits: per command CPU seconds, file size and open files as in the local backend, and
+wall time; memory by the container's memory cgroup, set for each run to the run's limit
+plus a little headroom for the supervisor (the JVM and node keep their heap flags and get
+the container's whole share), so a program past its limit is OOM-killed and judged
+memory_limit, as is one whose peak passed its limit inside the headroom. Per container
+the most one lease may use (memory = memory + swap, CPU share, pids, tmpfs sizes).
 """
 
 import asyncio
@@ -43,6 +45,8 @@ from services.sandbox.backends.runrules import (
 from services.sandbox.settings import SandboxSettings
 
 log = structlog.get_logger()
+# What the supervisor and the shell around a run use of the container's memory.
+HEADROOM_MB = 48
 
 
 @dataclass(eq=False)
@@ -53,6 +57,7 @@ class _Lease:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     released: bool = False
     broken: bool = False  # its container had to be killed: it runs nothing more
+    memory_mb: int = 0  # the container's memory limit now (0: as created)
 
 
 class DockerBackend:
@@ -127,8 +132,11 @@ class DockerBackend:
         lease = self._leases.get(lease_id)
         cwd = "/".join(workspace.path_parts(request.cwd)) or "."
         heap_limit = heap_limit_environment(program_name(request), request.memory_limit_mb)
-        argv = self._argv(request, cwd, bound_address_space=not heap_limit)
+        # The memory cgroup bounds the run, not RLIMIT_AS: a C program that touches too
+        # much is OOM-killed (memory_limit) instead of crashing on a NULL from malloc.
+        argv = self._argv(request, cwd, bound_address_space=False)
         async with self._locked(lease):
+            await self._limit_memory(lease, request, heap_limited=bool(heap_limit))
             ending = await CommandRun(self._engine, lease.container_id, request).execute(
                 argv, heap_limit
             )
@@ -197,6 +205,15 @@ class DockerBackend:
                 )
             yield
 
+    async def _limit_memory(self, lease: _Lease, request: RunRequest, heap_limited: bool) -> None:
+        """The run's memory limit on the container's cgroup, plus room for the supervisor;
+        a runtime with its own heap limit (JVM, node) gets the container's whole share."""
+        ceiling = self._settings.memory_mb
+        wanted = ceiling if heap_limited else min(ceiling, request.memory_limit_mb + HEADROOM_MB)
+        if wanted != (lease.memory_mb or ceiling):
+            await self._engine.set_memory(lease.container_id, wanted * MIB)
+            lease.memory_mb = wanted
+
     async def _judge_load_failure(
         self, lease: _Lease, request: RunRequest, cwd: str, result: RunResult
     ) -> RunResult:
@@ -216,7 +233,7 @@ class DockerBackend:
         return result
 
     def _argv(self, request: RunRequest, cwd: str, bound_address_space: bool) -> list[str]:
-        """The wrapped command; the JVM and node get a heap limit instead of RLIMIT_AS."""
+        """The wrapped command under its rlimits (memory is the cgroup's, not theirs)."""
         limits = rlimits(
             request,
             file_size_bytes=self._settings.file_size_limit_mb * MIB,

@@ -312,6 +312,16 @@ class DockerEngine:
         finally:
             await session.close()
 
+    async def set_memory(self, container_id: str, limit_bytes: int) -> None:
+        """The container's memory cgroup limit (memory + swap alike: no swap)."""
+        body = {"Memory": limit_bytes, "MemorySwap": limit_bytes}
+        try:
+            await self._docker._query_json(
+                f"containers/{container_id}/update", method="POST", data=body
+            )
+        except aiodocker.DockerError as error:
+            raise _lease_error(error, "cannot set its memory limit") from error
+
     async def kill_container(self, container_id: str) -> None:
         """SIGKILL PID 1 from outside, which ends every process of the container."""
         try:

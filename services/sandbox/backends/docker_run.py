@@ -199,6 +199,7 @@ class ExecHost(Protocol):
     async def run_quietly(self, container_id: str, argv: list[str], timeout_s: float) -> None: ...
 
     async def kill_container(self, container_id: str) -> None: ...
+    async def set_memory(self, container_id: str, limit_bytes: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -209,10 +210,18 @@ class ContainerEnding:
 
     def result(self, request: RunRequest) -> RunResult:
         result = run_result(self.ending, request)
-        if self.oom_killed and result.verdict is Verdict.RUNTIME_ERROR:
-            # The cgroup, not an rlimit, stopped it: a memory limit all the same.
+        if self.oom_killed and self._killed_by_the_cgroup(result):
+            # The cgroup, not an rlimit, stopped it: a memory limit.
             return result.model_copy(update={"verdict": Verdict.MEMORY_LIMIT})
         return result
+
+    def _killed_by_the_cgroup(self, result: RunResult) -> bool:
+        if result.verdict is Verdict.RUNTIME_ERROR:
+            return True
+        # An OOM kill is a SIGKILL, which near the CPU limit also reads as the hard limit.
+        at_the_wall = self.ending.killed_at_wall_limit
+        killed = result.signal == signal.SIGKILL
+        return result.verdict is Verdict.TIME_LIMIT and killed and not at_the_wall
 
 
 class CommandRun:

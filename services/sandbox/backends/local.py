@@ -10,7 +10,9 @@ What it gives, per lease:
   umask 077;
 - rlimits: CPU seconds, address space, file size, no core dumps, 256 open files; the
   JVM and node reserve far more address space than they use, so they get a heap limit
-  (-Xmx, --max-old-space-size) from the memory limit instead of RLIMIT_AS;
+  (-Xmx, --max-old-space-size) from the memory limit instead of RLIMIT_AS. Unlike the
+  Docker backend (a memory cgroup per run), a C program past its limit sees malloc
+  return NULL here and usually crashes: runtime_error where Docker says memory_limit;
 - no network when `unshare --net` works (an empty network namespace of its own);
 - when the backend runs as root: an unprivileged host uid of its own (no passwd entry,
   no supplementary groups), a process-count limit, and a kill(-1) sweep as

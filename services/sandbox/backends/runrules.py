@@ -139,6 +139,7 @@ def run_result(ending: "Ending", request: RunRequest) -> RunResult:
         killed_at_wall_limit=ending.killed_at_wall_limit,
         output_overflowed=ending.stdout_truncated or ending.stderr_truncated,
         through_shell=runs_through_shell(request),
+        heap_limited=bool(heap_limit_environment(program_name(request), 1)),
     )
     return RunResult(
         exit_code=exit_code,

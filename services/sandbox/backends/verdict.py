@@ -33,6 +33,7 @@ class RunFacts:
     killed_at_wall_limit: bool
     output_overflowed: bool
     through_shell: bool = False  # a shell stood between the supervisor and the program
+    heap_limited: bool = False  # a runtime (JVM, node) bounded by its own heap flag
 
 
 def judge(facts: RunFacts, request: RunRequest) -> Verdict:
@@ -75,5 +76,7 @@ def _out_of_memory(facts: RunFacts, request: RunRequest) -> bool:
     if any(marker in facts.stderr for marker in MEMORY_ERROR_MARKERS):
         return True
     limit_kb = request.memory_limit_mb * 1024
+    if not facts.heap_limited and facts.peak_memory_kb > limit_kb:
+        return True  # it used more than its limit, whatever let it (the cgroup's headroom)
     died = death_signal(facts) is not None
     return died and facts.peak_memory_kb >= NEAR_MEMORY_LIMIT * limit_kb

@@ -264,3 +264,40 @@ async def volumes_labelled(label: str) -> list[str]:
     async with aiodocker.Docker() as docker:
         found = await docker.volumes.list(filters={"label": [label]})
     return [volume["Name"] for volume in found["Volumes"] or []]
+
+
+TOUCH_128_MIB = {
+    "c": (
+        "main.c",
+        b"#include <stdlib.h>\n#include <string.h>\n"
+        b"int main(void) { char *p = malloc(128 << 20); memset(p, 1, 128 << 20); return p[7]; }\n",
+        "gcc main.c -o main",
+    ),
+    "cpp": (
+        "main.cpp",
+        b"#include <vector>\nint main() { std::vector<char> v(128 << 20, 1); return v[7]; }\n",
+        "g++ main.cpp -o main",
+    ),
+}
+
+
+@pytest.mark.parametrize("language", list(TOUCH_128_MIB))
+async def test_touching_more_than_the_limit_is_a_memory_limit_in_c_and_cpp(
+    backend: DockerBackend, language: str
+) -> None:
+    """Issue 9: under RLIMIT_AS, C's malloc returned NULL and the program segfaulted
+    (runtime_error) while C++ threw bad_alloc (memory_limit). The cgroup bounds both."""
+    name, source, build = TOUCH_128_MIB[language]
+    lease_id = await backend.acquire(unique_owner(), language)
+    await backend.put_files(lease_id, {name: source})
+    built = await shell(backend, lease_id, build, memory_limit_mb=512, cpu_time_limit_ms=20_000)
+
+    result = await backend.run(lease_id, RunRequest(argv=["./main"], memory_limit_mb=128))
+    roomy = await backend.run(lease_id, RunRequest(argv=["./main"], memory_limit_mb=256))
+    await backend.release(lease_id)
+
+    assert built.verdict is Verdict.OK, built.stderr
+    assert result.verdict is Verdict.MEMORY_LIMIT, result
+    assert roomy.verdict is Verdict.RUNTIME_ERROR  # ran to the end: exits 1, its p[7]
+    assert roomy.exit_code == 1
+    assert roomy.peak_memory_kb >= 128 * 1024

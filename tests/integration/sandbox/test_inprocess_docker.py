@@ -41,13 +41,13 @@ def test_docker_and_local_grade_alike(submission: str, capsys: pytest.CaptureFix
     assert outcome(in_docker) == outcome(locally)
 
 
-def tests_of(response: dict[str, Any]) -> list[dict[str, Any]]:
+def graded_tests(response: dict[str, Any]) -> list[dict[str, Any]]:
     tree = response["result_tree"]["children"]
     return [test for node in tree.values() for test in node["tests"]]
 
 
 def verdicts(response: dict[str, Any]) -> list[str]:
-    return [test["verdict"] for test in tests_of(response)]
+    return [test["verdict"] for test in graded_tests(response)]
 
 
 @pytest.mark.parametrize(
@@ -91,7 +91,7 @@ def test_an_infinite_loop_is_a_time_limit_in_every_test(
 
     assert response["status"] == "completed", response["pipeline_execution"]
     assert verdicts(response) == ["time_limit", "time_limit"]
-    for test in tests_of(response):  # what the sandbox measured says why (issue 9)
+    for test in graded_tests(response):  # what the sandbox measured says why (issue 9)
         measured = test["measured"]
         assert measured["cpu_ms"] >= 900
         assert measured["wall_ms"] >= measured["cpu_ms"] - 50
@@ -114,7 +114,7 @@ def test_a_crash_reports_its_exit_code_and_what_was_measured(
 
     args = ["grade", str(tmp_path / "submission"), "--config", str(tmp_path / "config.json")]
     main([*args, "--json", "--sandbox", "docker"])
-    [graded] = tests_of(json.loads(capsys.readouterr().out))
+    [graded] = graded_tests(json.loads(capsys.readouterr().out))
 
     assert graded["verdict"] == "runtime_error"
     assert (graded["measured"]["exit_code"], graded["measured"]["signal"]) == (3, None)

@@ -64,6 +64,10 @@ def facts(**overrides: object) -> RunFacts:
             Verdict.MEMORY_LIMIT,
         ),
         ({"exit_code": 1, "peak_memory_kb": 99_000}, Verdict.RUNTIME_ERROR),
+        # Past the limit inside the cgroup's headroom (Docker): a memory limit all the same,
+        ({"peak_memory_kb": 110_000}, Verdict.MEMORY_LIMIT),
+        # but not for a runtime bounded by its own heap flag (the JVM's RSS exceeds -Xmx).
+        ({"peak_memory_kb": 110_000, "heap_limited": True}, Verdict.OK),
         (
             {"exit_code": None, "signal": signal.SIGKILL, "output_overflowed": True},
             Verdict.OUTPUT_LIMIT,
