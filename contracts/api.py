@@ -58,6 +58,16 @@ class TemplateDetail(Contract):
     test_functions: list[TestFunctionDetail]
 
 
+class ExportDelivery(Contract):
+    """The delivery of an attempt's result to its webhook: never part of the grade."""
+
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_error: str | None
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
 class SubmissionView(Contract):
     """GET /api/v1/submissions/{id}: the latest attempt, its grade and its record."""
 
@@ -73,3 +83,4 @@ class SubmissionView(Contract):
     feedback: str | None
     result_tree: ResultTree | None
     pipeline_execution: PipelineExecution
+    export: ExportDelivery | None = None  # None: the config exports nowhere

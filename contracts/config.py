@@ -72,7 +72,8 @@ class GradingConfigIn(Contract):
     # the grading service's defaults (GRADING_DEFAULT_*) apply.
     time_limit_ms: TimeLimitMs | None = None
     memory_limit_mb: MemoryLimitMb | None = None
-    # When set, EXPORT posts the result there, signed with the export service's secret.
+    # When set, every finished attempt (completed or failed) is delivered there, signed
+    # per Standard Webhooks with the export service's secret; retried with backoff.
     export_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
 
     @model_validator(mode="before")

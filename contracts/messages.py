@@ -108,6 +108,38 @@ class FailureFeedbackRendered(Contract):
     feedback: str
 
 
+class ExportPayload(Contract):
+    """What an LMS receives for a finished attempt (the webhook's JSON body)."""
+
+    submission_id: int
+    attempt: int
+    external_assignment_id: str
+    grading_config_id: int
+    external_user_id: str
+    username: str
+    status: SubmissionStatus
+    final_score: float | None
+    feedback: str | None
+    result_tree: dict[str, Any] | None
+    pipeline_execution: dict[str, Any]
+
+
+class ExportRequested(Contract):
+    """`export.requested.v1`: deliver a finished attempt's result to its webhook.
+    `delivery_attempt` counts the tries so far (retries wait in delay queues)."""
+
+    url: str
+    payload: ExportPayload
+    # A round is one delivery with its automatic retries; a person's retry starts another.
+    round: int = 0
+    delivery_attempt: int = 0
+
+    @property
+    def work_key(self) -> str:
+        """What makes each try a unit of work of its own for the inbox."""
+        return f"{self.round}.{self.delivery_attempt}"
+
+
 class SandboxRelease(Contract):
     """`sandbox.release.v1`: destroy every lease of this submission attempt."""
 
@@ -171,6 +203,7 @@ MessageType = Literal[
     "sandbox.release.v1",
     "sandbox.call.v1",
     "sandbox.reply.v1",
+    "export.requested.v1",
 ]
 
 
@@ -185,6 +218,9 @@ class Envelope(Contract):
     step: StepName | None = None
     time: datetime = Field(default_factory=utcnow)
     causation_id: UUID | None = None
+    # Set when one attempt's step has several units of work (each try of a delivery):
+    # the inbox tells them apart by it.
+    work_key: str | None = None
     data: dict[str, Any]
 
     def payload(self, model: "builtins.type[PayloadT]") -> "PayloadT":
@@ -204,6 +240,7 @@ MESSAGE_TYPES: dict[MessageType, Any] = {
     "sandbox.release.v1": SandboxRelease,
     "sandbox.call.v1": SandboxCall,
     "sandbox.reply.v1": SandboxReply,
+    "export.requested.v1": ExportRequested,
 }
 TYPE_OF: dict[type[Contract], MessageType] = {
     model: name
@@ -219,6 +256,7 @@ def envelope(
     attempt: int,
     step: StepName | None = None,
     causation_id: UUID | None = None,
+    work_key: str | None = None,
 ) -> Envelope:
     """Wrap a payload, naming its type from the registry."""
     return Envelope(
@@ -227,5 +265,6 @@ def envelope(
         attempt=attempt,
         step=step,
         causation_id=causation_id,
+        work_key=work_key,
         data=payload.model_dump(mode="json"),
     )

@@ -51,5 +51,6 @@ EXECUTION_ORDER: tuple[StepName, ...] = (
     StepName.GRADE,
     StepName.FOCUS,
     StepName.FEEDBACK,
-    StepName.EXPORT,
 )
+# EXPORT keeps its public name but is not a step of the plan: the result is delivered
+# after the run ends, completed or failed, and its delivery has a state of its own.

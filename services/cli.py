@@ -155,7 +155,7 @@ async def _grade_and_close(
     from services.sandbox.backends.choose import open_backend
     from services.sandbox.settings import SandboxSettings
 
-    options = _in_process_options(config)
+    options = _in_process_options()
 
     # One warm container, of the language graded, is all one submission needs; a
     # namespace of its own keeps concurrent runs from taking each other for leftovers.
@@ -175,18 +175,14 @@ async def _grade_and_close(
         await backend.close()
 
 
-def _in_process_options(config: GradingConfigIn) -> "InProcessOptions":
+def _in_process_options() -> "InProcessOptions":
     """The settings the steps read, from the environment, checked before grading."""
-    from services.export.settings import ExportSettings
     from services.grading.settings import GradingSettings
     from services.inprocess import InProcessOptions
     from shared.ai.client import chat_client_from
 
     grading = _settings(GradingSettings)
-    secret = ""
-    if config.export_webhook_url is not None:  # only then is a secret needed
-        secret = _settings(ExportSettings).webhook_secret.get_secret_value()
-    return InProcessOptions(chat_client_from(grading.ai), grading, secret)
+    return InProcessOptions(chat_client_from(grading.ai), grading)
 
 
 def _say_local_sandbox(reason: str) -> None:

@@ -12,8 +12,6 @@ from contracts.config import GradingConfig, GradingConfigIn
 from contracts.messages import StepRequest, StepResult, SubmissionInfo, utcnow
 from contracts.sandbox import Manifest, RunRequest, RunResult
 from contracts.steps import PipelineStatus, StepName, StepStatus
-from services.export import app as export_app
-from services.export.adapters.webhook import WebhookExporter
 from services.feedback import app as feedback_app
 from services.feedback.logic import render_failure
 from services.grading import app as grading_app
@@ -65,7 +63,6 @@ class InProcessOptions:
 
     ai: ChatClient | None = None
     grading: GradingSettings = field(default_factory=GradingSettings.model_construct)
-    webhook_secret: str = ""  # only read when the config exports
 
 
 def step_table(
@@ -78,7 +75,6 @@ def step_table(
         preflight_app.step_table(sandbox, blobs),
         grading_app.step_table(sandbox, blobs, options.ai, options.grading),
         feedback_app.step_table(options.ai, blobs),
-        export_app.step_table(WebhookExporter(options.webhook_secret)),
     ]
     merged: dict[StepName, StepFunction] = {}
     for table in tables:

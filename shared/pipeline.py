@@ -46,7 +46,6 @@ class PlanFlags:
     has_ai_tests: bool = False
     has_static_analysis: bool = False
     include_feedback: bool = True
-    export: bool = False
 
 
 def build_plan(flags: PlanFlags) -> list[StepName]:
@@ -60,8 +59,6 @@ def build_plan(flags: PlanFlags) -> list[StepName]:
         skipped.add(StepName.STRUCTURAL_ANALYSIS)
     if not flags.include_feedback:
         skipped.add(StepName.FEEDBACK)
-    if not flags.export:
-        skipped.add(StepName.EXPORT)
     return [step for step in EXECUTION_ORDER if step not in skipped]
 
 

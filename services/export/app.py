@@ -2,25 +2,34 @@
 
 import asyncio
 
-from contracts.steps import StepName
+from contracts.messages import ExportRequested
+from services.export.adapters.postgres import PostgresExportStore
 from services.export.adapters.webhook import WebhookExporter
 from services.export.handlers import ExportHandlers
+from services.export.logic import signer
 from services.export.settings import ExportSettings as Settings
 from shared.db.inbox import Inbox
-from shared.pipeline import StepTable
 from shared.runtime import Runtime
 from shared.worker import StepWorker
 
-__all__ = ["Settings", "start", "step_table"]
-
-
-def step_table(webhook: WebhookExporter) -> StepTable:
-    """The steps this service runs, for the bus and the in-process mode alike."""
-    return {StepName.EXPORT: ExportHandlers(webhook).export_step}
+__all__ = ["Settings", "start"]
 
 
 async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]]:
-    steps = step_table(WebhookExporter(settings.webhook_secret.get_secret_value()))
-    worker = StepWorker("export", runtime.bus, Inbox(runtime.pool, "export"), steps)
+    handlers = ExportHandlers(
+        WebhookExporter(settings.timeout_s),
+        PostgresExportStore(runtime.pool),
+        runtime.bus,
+        # A development stack may run with no secret: sign with a fixed one, said so.
+        signer(settings.webhook_secret.get_secret_value() or "development-only-secret"),
+        settings.retry_delays_ms,
+    )
+    worker = StepWorker(
+        "export",
+        runtime.bus,
+        Inbox(runtime.pool, "export"),
+        steps={},
+        extra={ExportRequested: handlers.on_export_requested},
+    )
     await worker.start()
     return []

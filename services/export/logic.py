@@ -1,32 +1,43 @@
-"""The exported payload and its signature (HMAC-SHA256 over the exact body bytes)."""
+"""The delivered body and its Standard Webhooks headers, and when to try again.
 
-import hashlib
-import hmac
+Standard Webhooks (standardwebhooks.com): `webhook-id` names the delivery (the same on
+every retry, so a receiver drops duplicates), `webhook-timestamp` lets it refuse
+replays, `webhook-signature` is `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
+"""
+
 import json
-from typing import Any
+from datetime import datetime
 
-from contracts.messages import StepRequest
+from standardwebhooks import Webhook
 
-SIGNATURE_HEADER = "X-Autograder-Signature"
+from contracts.messages import ExportPayload
 
 
-def export_payload(request: StepRequest) -> dict[str, Any]:
-    graded = request.context.grade
+def encode(payload: ExportPayload) -> bytes:
+    return json.dumps(
+        payload.model_dump(mode="json"), sort_keys=True, separators=(",", ":")
+    ).encode()
+
+
+def webhook_id(payload: ExportPayload) -> str:
+    return f"autograder-{payload.submission_id}-{payload.attempt}"
+
+
+def signer(secret: str) -> Webhook:
+    """A `whsec_`-prefixed secret is base64, as Standard Webhooks writes them; any other
+    is used as its UTF-8 bytes (an operator's own random string)."""
+    return Webhook(secret if secret.startswith("whsec_") else secret.encode())
+
+
+def signed_headers(sign: Webhook, message_id: str, body: bytes, now: datetime) -> dict[str, str]:
     return {
-        "submission_id": request.submission.id,
-        "attempt": request.submission.attempt,
-        "external_user_id": request.submission.external_user_id,
-        "username": request.submission.username,
-        "external_assignment_id": request.config.external_assignment_id,
-        "grading_config_id": request.config.id,
-        "final_score": None if graded is None else graded.final_score,
-        "result_tree": None if graded is None else graded.result_tree.model_dump(mode="json"),
+        "Content-Type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": sign.sign(message_id, now, body.decode()),
     }
 
 
-def encode(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-
-
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def retry_delay_ms(delays_ms: list[int], attempts_so_far: int) -> int | None:
+    """How long to wait before the next try; None when every try is spent."""
+    return delays_ms[attempts_so_far - 1] if attempts_so_far <= len(delays_ms) else None

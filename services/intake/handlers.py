@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts.api import (
     Accepted,
+    ExportDelivery,
     Health,
     Problem,
     SubmissionView,
@@ -33,6 +34,7 @@ from contracts.config import GradingConfig, GradingConfigIn
 from contracts.sandbox import SandboxMetrics
 from services.intake.adapters.postgres import IntakeRepository
 from services.intake.logic import (
+    Conflict,
     FileLimits,
     IntakeError,
     InvalidInput,
@@ -45,7 +47,7 @@ from services.intake.logic import (
     files_from_archive,
 )
 from services.intake.openapi import contract_openapi, problem_responses, submission_body
-from services.intake.submissions import SubmissionIn, accept_submission
+from services.intake.submissions import SubmissionIn, accept_submission, export_again
 from shared.errors import TransientError
 from shared.grading.catalogue import catalogue, template_detail
 from shared.grading.errors import UnknownTemplate
@@ -58,6 +60,7 @@ log = structlog.get_logger()
 STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     InvalidInput: (422, "Unprocessable input"),
     NotFound: (404, "Not found"),
+    Conflict: (409, "Conflict"),
     RequestTooLarge: (413, "Request body too large"),
     LengthRequired: (411, "Length required"),
     MalformedRequest: (400, "Malformed request"),
@@ -153,6 +156,21 @@ async def get_submission(submission_id: int, repo: RepoDep) -> SubmissionView:
     if view is None:
         raise NotFound(f"no submission with id {submission_id}")
     return SubmissionView.model_validate(view)
+
+
+@submissions.post(
+    "/{submission_id}/export",
+    status_code=202,
+    response_model=ExportDelivery,
+    responses=problem_responses(404, 409, 422),
+)
+async def retry_export(submission_id: int, repo: RepoDep, bus: TopologyDep) -> ExportDelivery:
+    """Deliver the latest attempt's result to its webhook again; 202 while pending."""
+    await export_again(submission_id, repo, bus)
+    view = await repo.submission_view(submission_id)
+    assert view is not None  # just written
+    assert view["export"] is not None
+    return ExportDelivery.model_validate(view["export"])
 
 
 def _declared_length(request: Request, limit: int) -> int | None:

@@ -50,6 +50,10 @@ class NotFound(IntakeError, LookupError):
     """The config, submission or template asked for does not exist."""
 
 
+class Conflict(IntakeError):
+    """The request does not fit the resource's state (a delivery of an unfinished run)."""
+
+
 class RequestTooLarge(IntakeError):
     """The request body is over the limit; refused before it is all read."""
 
@@ -142,7 +146,6 @@ def plan_for(config: GradingConfig, tree: CriteriaTree) -> list[StepName]:
             has_ai_tests=any(test.function is AI_CHECK for test in tree.tests()),
             has_static_analysis=any(test.template is STATIC_ANALYSIS for test in tree.tests()),
             include_feedback=config.include_feedback,
-            export=config.export_webhook_url is not None,
         )
     )
 

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.config import Locale
 from contracts.messages import (
+    ExportPayload,
+    ExportRequested,
     StepRequest,
     SubmissionAccepted,
     SubmissionInfo,
@@ -16,16 +18,24 @@ from contracts.messages import (
     utcnow,
 )
 from contracts.sandbox import Manifest
-from contracts.steps import StepName, StepStatus
+from contracts.steps import StepName, StepStatus, SubmissionStatus
 from services.intake.adapters.postgres import IntakeRepository, NewSubmission, Outgoing
 from services.intake.logic import (
+    Conflict,
     FileLimits,
     FirstSteps,
     InvalidInput,
+    NotFound,
     checked_files,
     first_steps,
 )
-from shared.messaging.topology import TRACKER_ACCEPTED_KEY, Topology, result_key, step_key
+from shared.messaging.topology import (
+    EXPORT_REQUESTED_KEY,
+    TRACKER_ACCEPTED_KEY,
+    Topology,
+    result_key,
+    step_key,
+)
 from shared.pipeline import StepOutcome, first_work_step, to_result
 
 
@@ -137,4 +147,44 @@ def _info(submission_id: int, manifest: Manifest, new: NewSubmission) -> Submiss
         external_user_id=new.external_user_id,
         locale=new.locale,
         manifest=manifest,
+    )
+
+
+async def export_again(submission_id: int, repo: IntakeRepository, topology: Topology) -> None:
+    """Deliver the latest attempt's result to its webhook once more (after a receiver
+    refused it, or gave up): the delivery is pending again, the grade untouched."""
+    view = await repo.submission_view(submission_id)
+    if view is None:
+        raise NotFound(f"no submission with id {submission_id}")
+    if view["export_url"] is None:
+        raise Conflict("this submission's config exports nowhere (no export_webhook_url)")
+    if view["status"] not in (SubmissionStatus.COMPLETED, SubmissionStatus.FAILED):
+        raise Conflict(
+            f"attempt {view['attempt']} is {view['status']}: it is delivered when it ends"
+        )
+    # A new round, numbered by the tries so far: never a number an earlier round used.
+    payload = _export_payload(view)
+    request = ExportRequested(
+        url=view["export_url"], payload=payload, round=view["export_attempts"]
+    )
+    ids = {"submission_id": submission_id, "attempt": view["attempt"]}
+    async with repo.unit_of_work() as unit:
+        await unit.export_again(submission_id, view["attempt"])
+        message = envelope(request, **ids, work_key=request.work_key)
+        await unit.add_messages([(topology.pipeline_exchange, EXPORT_REQUESTED_KEY, message)])
+
+
+def _export_payload(view: dict[str, Any]) -> ExportPayload:
+    return ExportPayload(
+        submission_id=view["id"],
+        attempt=view["attempt"],
+        external_assignment_id=view["external_assignment_id"],
+        grading_config_id=view["grading_config_id"],
+        external_user_id=view["external_user_id"],
+        username=view["username"],
+        status=view["status"],
+        final_score=view["final_score"],
+        feedback=view["feedback"],
+        result_tree=view["result_tree"],
+        pipeline_execution=view["pipeline_execution"],
     )

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from contracts.messages import (
     Envelope,
+    ExportRequested,
     FailureFeedbackRendered,
     FailureFeedbackRequest,
     SandboxRelease,
@@ -29,12 +30,14 @@ from services.tracker.logic import (
     Decision,
     FinalRecord,
     decide,
+    export_payload,
     final_record,
     first_failure,
 )
 from services.tracker.ports import AttemptStore, AttemptTx
 from shared.execution import pipeline_execution, public_json
 from shared.messaging.topology import (
+    EXPORT_REQUESTED_KEY,
     FAILURE_FEEDBACK_KEY,
     SANDBOX_RELEASE_KEY,
     Topology,
@@ -134,6 +137,23 @@ class Tracker:
                 SandboxRelease(), submission_id=sid, attempt=attempt, causation_id=caused_by
             )
             await tx.enqueue(self.topology.pipeline_exchange, SANDBOX_RELEASE_KEY, release)
+        if state.export_url is not None:  # completed or failed alike: the LMS hears of it
+            await self._queue_export(tx, cause, record, state, state.export_url)
+
+    async def _queue_export(
+        self, tx: AttemptTx, cause: Envelope, record: FinalRecord, state: AttemptState, url: str
+    ) -> None:
+        await tx.start_export(url)
+        payload = export_payload(state, cause.submission_id, cause.attempt, record)
+        export = ExportRequested(url=url, payload=payload)
+        request = envelope(
+            export,
+            submission_id=cause.submission_id,
+            attempt=cause.attempt,
+            causation_id=cause.message_id,
+            work_key=export.work_key,
+        )
+        await tx.enqueue(self.topology.pipeline_exchange, EXPORT_REQUESTED_KEY, request)
 
     async def _request_failure_feedback(
         self, cause: Envelope, failed: StepResult, state: AttemptState

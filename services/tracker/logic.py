@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from contracts.handover import FeedbackOutput, GradeHandOver
-from contracts.messages import StepResult, Submitter
+from contracts.messages import ExportPayload, StepResult, Submitter
 from contracts.steps import PipelineStatus, StepName, StepStatus, SubmissionStatus
 from shared.execution import ordered, pipeline_execution, public_json
 
@@ -25,6 +25,8 @@ class AttemptState:
     language: str = ""
     locale: str = "en"
     submitter: Submitter = field(default_factory=Submitter)
+    username: str = ""
+    export_url: str | None = None  # the config's webhook, when it exports
 
     def running_step(self) -> StepName | None:
         """The first planned step with no result yet: the one running (or queued) now."""
@@ -56,6 +58,23 @@ class FinalRecord:
     feedback: str | None
     pipeline_execution: dict[str, Any]  # the public shape, as stored and served
     failed_at_step: StepName | None
+
+
+def export_payload(
+    state: AttemptState, submission_id: int, attempt: int, record: FinalRecord
+) -> ExportPayload:
+    """What the webhook receives: the outcome as decided, and who it is for."""
+    return ExportPayload(
+        **state.submitter.model_dump(),
+        submission_id=submission_id,
+        attempt=attempt,
+        username=state.username,
+        status=record.status,
+        final_score=record.final_score,
+        feedback=record.feedback,
+        result_tree=record.result_tree,
+        pipeline_execution=record.pipeline_execution,
+    )
 
 
 def final_record(

@@ -19,7 +19,8 @@ from contracts.messages import Envelope
 
 def idempotency_key(envelope: Envelope) -> str:
     step = envelope.step.value if envelope.step else "-"
-    return f"{envelope.type}:{envelope.submission_id}:{envelope.attempt}:{step}"
+    key = f"{envelope.type}:{envelope.submission_id}:{envelope.attempt}:{step}"
+    return key if envelope.work_key is None else f"{key}:{envelope.work_key}"
 
 
 class Inbox:

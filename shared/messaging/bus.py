@@ -45,6 +45,7 @@ class Bus:
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
+        self._delay_queues: set[str] = set()
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url)
@@ -104,6 +105,24 @@ class Bus:
             to_message(envelope), routing_key=routing_key, mandatory=True
         )
 
+    async def publish_later(self, envelope: Envelope, routing_key: str, delay_ms: int) -> None:
+        """Publish pipeline work after `delay_ms`: it waits in a durable delay queue whose
+        expired messages dead-letter back to the pipeline exchange, so a retry survives
+        a restart of the publisher (and of the broker: the message is persistent)."""
+        queue = self.topology.delay_queue(routing_key, delay_ms)
+        if queue not in self._delay_queues:
+            await self._channel().declare_queue(
+                queue,
+                durable=True,
+                arguments={
+                    "x-message-ttl": delay_ms,
+                    "x-dead-letter-exchange": self.topology.pipeline_exchange,
+                    "x-dead-letter-routing-key": routing_key,
+                },
+            )
+            self._delay_queues.add(queue)
+        await self._default_exchange().publish(to_message(envelope), routing_key=queue)
+
     async def publish_status(self, envelope: Envelope, routing_key: str) -> None:
         """Publish a status event; nobody may be listening, which is fine."""
         await self._exchanges[self.topology.status_exchange].publish(
@@ -118,9 +137,12 @@ class Bus:
         await target.publish(message, routing_key=routing_key, mandatory=mandatory)
 
     def _default_exchange(self) -> AbstractExchange:
+        return self._channel().default_exchange
+
+    def _channel(self) -> AbstractChannel:
         if self._publish_channel is None:
             raise RuntimeError("Bus.connect() was not called")
-        return self._publish_channel.default_exchange
+        return self._publish_channel
 
     async def consume(self, queue_name: str, handler: RawHandler) -> AbstractQueue:
         """Consume with manual acks on a channel of its own with an explicit prefetch."""

@@ -32,13 +32,13 @@ STEP_SERVICE: dict[StepName, str] = {
     StepName.GRADE: "grading",
     StepName.FOCUS: "grading",
     StepName.FEEDBACK: "feedback",
-    StepName.EXPORT: "export",
 }
 
 SANDBOX_RELEASE_KEY = "sandbox.release"
 FAILURE_FEEDBACK_KEY = "feedback.failure"
 TRACKER_ACCEPTED_KEY = "tracker.accepted"
 TRACKER_FEEDBACK_KEY = "tracker.feedback"
+EXPORT_REQUESTED_KEY = "export.requested"
 
 
 def step_key(step: StepName) -> str:
@@ -59,6 +59,7 @@ def bindings(service: str) -> list[str]:
     extra = {
         "sandbox-control": [SANDBOX_RELEASE_KEY],
         "feedback": [FAILURE_FEEDBACK_KEY],
+        "export": [EXPORT_REQUESTED_KEY],
         "tracker": ["result.*", "tracker.*"],
     }
     return keys + extra.get(service, [])
@@ -89,3 +90,7 @@ class Topology:
 
     def dead_queue(self, service: str) -> str:
         return f"{self.namespace}.{service}.dead"
+
+    def delay_queue(self, routing_key: str, delay_ms: int) -> str:
+        """Where a message waits `delay_ms` before going back to `routing_key`."""
+        return f"{self.namespace}.delay.{routing_key}.{delay_ms}"

@@ -97,7 +97,9 @@ async def test_a_handler_that_keeps_crashing_is_retried_a_bounded_number_of_time
         consumer = make_consumer(crashing, delivery_limit=3, on_give_up=give_up)  # type: ignore[arg-type]
         await runtime.bus.consume(topology.queue("export"), consumer)
         accepted = SubmissionAccepted(plan=[], config_id=1, language="c", accepted_at=utcnow())
-        await runtime.bus.publish(envelope(accepted, submission_id=1, attempt=1), "step.EXPORT")
+        await runtime.bus.publish(
+            envelope(accepted, submission_id=1, attempt=1), "export.requested"
+        )
         await asyncio.sleep(2.0)
         assert len(attempts) == 3
         assert len(gave_up) == 1

@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from contracts.steps import EXECUTION_ORDER, StepName
-from services.export import app as export_app
 from services.feedback import app as feedback_app
 from services.grading import app as grading_app
 from services.grading.settings import GradingSettings
@@ -42,7 +41,7 @@ def test_the_in_process_table_runs_every_step_a_service_runs() -> None:
 
 
 def test_the_first_work_step_follows_build_tree_whatever_is_skipped() -> None:
-    full = build_plan(PlanFlags(has_ai_tests=True, has_static_analysis=True, export=True))
+    full = build_plan(PlanFlags(has_ai_tests=True, has_static_analysis=True))
     no_sandbox = build_plan(PlanFlags(requires_sandbox=False))
 
     assert first_work_step(full) is StepName.SANDBOX
@@ -57,9 +56,16 @@ def test_each_service_runs_exactly_the_steps_the_topology_routes_to_it() -> None
         "preflight": preflight_app.step_table(unused, unused),
         "grading": grading_app.step_table(unused, unused, None, GradingSettings.model_construct()),
         "feedback": feedback_app.step_table(None, unused),
-        "export": export_app.step_table(unused),
     }
 
     for service, table in tables.items():
         routed = {step for step, owner in STEP_SERVICE.items() if owner == service}
         assert set(table) == routed, service
+
+
+def test_export_is_no_step_of_any_plan() -> None:
+    """The result is delivered after the run, completed or failed (issue 9)."""
+    everything = build_plan(PlanFlags(has_ai_tests=True, has_static_analysis=True))
+
+    assert StepName.EXPORT not in everything
+    assert "export" not in STEP_SERVICE.values()

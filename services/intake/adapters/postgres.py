@@ -66,15 +66,21 @@ class IntakeRepository:
         row = await self.pool.fetchrow(
             "SELECT s.id, s.grading_config_id, s.external_user_id, s.username, s.language,"
             " s.created_at, a.attempt, a.status, a.plan, r.final_score, r.result_tree,"
-            " r.feedback, r.pipeline_execution FROM submissions s"
+            " r.feedback, r.pipeline_execution, c.external_assignment_id, e.url AS export_url,"
+            " e.status AS export_status, e.attempts AS export_attempts,"
+            " e.last_error AS export_last_error, e.updated_at AS export_updated_at,"
+            " e.delivered_at AS export_delivered_at FROM submissions s"
             " JOIN attempts a ON a.submission_id = s.id"
+            " JOIN grading_configs c ON c.id = a.config_id"
             " LEFT JOIN results r ON r.submission_id = a.submission_id AND r.attempt = a.attempt"
+            " LEFT JOIN exports e ON e.submission_id = a.submission_id AND e.attempt = a.attempt"
             " WHERE s.id = $1 ORDER BY a.attempt DESC LIMIT 1",
             submission_id,
         )
         if row is None:
             return None
         view = dict(row)
+        view["export"] = _export_of(view)
         if view["pipeline_execution"] is None:
             view["pipeline_execution"] = await self._in_progress(view)
         return view
@@ -91,6 +97,13 @@ class IntakeRepository:
         started = min([view["created_at"], *(r.started_at for r in results)])
         running = pipeline_execution(plan, results, PipelineStatus.RUNNING, running_since=started)
         return public_json(running)
+
+
+def _export_of(view: dict[str, Any]) -> dict[str, Any] | None:
+    if view["export_status"] is None:
+        return None
+    fields = ("status", "attempts", "last_error", "updated_at", "delivered_at")
+    return {name: view[f"export_{name}"] for name in fields}
 
 
 class IntakeUnitOfWork:
@@ -121,6 +134,15 @@ class IntakeUnitOfWork:
             [step.value for step in new.plan],
         )
         return int(submission_id)
+
+    async def export_again(self, submission_id: int, attempt: int) -> None:
+        """A delivery someone retries: pending again; its tries so far stay counted."""
+        await self.connection.execute(
+            "UPDATE exports SET status = 'pending', last_error = NULL, updated_at = now()"
+            " WHERE submission_id = $1 AND attempt = $2",
+            submission_id,
+            attempt,
+        )
 
     async def add_messages(self, messages: Outgoing) -> None:
         """Outbox rows: the relay publishes them once this transaction has committed."""

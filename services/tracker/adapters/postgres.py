@@ -22,9 +22,10 @@ class PostgresAttemptTx:
     async def lock(self) -> asyncpg.Record:
         row = await self.connection.fetchrow(
             "SELECT a.plan, a.finished_at, s.language, s.locale, s.external_user_id,"
-            " s.grading_config_id, c.external_assignment_id FROM attempts a"
+            " s.username, a.config_id, c.external_assignment_id,"
+            " c.body->>'export_webhook_url' AS export_url FROM attempts a"
             " JOIN submissions s ON s.id = a.submission_id"
-            " JOIN grading_configs c ON c.id = s.grading_config_id"
+            " JOIN grading_configs c ON c.id = a.config_id"
             " WHERE a.submission_id = $1 AND a.attempt = $2 FOR UPDATE OF a",
             *self.key,
         )
@@ -74,9 +75,11 @@ class PostgresAttemptTx:
             locale=attempt["locale"],
             submitter=Submitter(
                 external_assignment_id=attempt["external_assignment_id"],
-                grading_config_id=attempt["grading_config_id"],
+                grading_config_id=attempt["config_id"],
                 external_user_id=attempt["external_user_id"],
             ),
+            username=attempt["username"],
+            export_url=attempt["export_url"],
         )
 
     async def finish(self, record: FinalRecord) -> None:
@@ -101,6 +104,15 @@ class PostgresAttemptTx:
     async def enqueue(self, exchange: str, routing_key: str, message: Envelope) -> None:
         """Into the outbox, in this transaction; the relay publishes it after the commit."""
         await enqueue(self.connection, exchange, routing_key, message)
+
+    async def start_export(self, url: str) -> None:
+        """The delivery's record, pending until the export service reports."""
+        await self.connection.execute(
+            "INSERT INTO exports (submission_id, attempt, url) VALUES ($1, $2, $3)"
+            " ON CONFLICT (submission_id, attempt) DO NOTHING",
+            *self.key,
+            url,
+        )
 
     async def finished_status(self) -> PipelineStatus | None:
         status = await self.connection.fetchval(
