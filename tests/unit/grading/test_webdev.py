@@ -51,7 +51,7 @@ async def test_has_tag_passes_with_enough_tags() -> None:
 
 async def test_has_tag_gives_partial_credit_for_found_over_required() -> None:
     outcome = await run("has_tag", {"index.html": SECTIONS}, tag="section", required_count=3)
-    assert_failed(outcome, score=100 * 2 / 3)
+    assert_failed(outcome, score=66)  # the reference's int(2 / 3 * 100): whole percent
     assert "2 <section> elements; 3 required" in outcome.message
 
 
@@ -92,23 +92,46 @@ GRID = page(
 )
 
 
-async def test_has_class_matches_wildcards_once_per_element() -> None:
-    outcome = await run("has_class", {"index.html": GRID}, class_names=["col-*"])
+async def test_has_class_counts_every_matching_class_of_every_element() -> None:
+    # The reference's rule: col-6 and col-md-4 on one element are two matches.
+    outcome = await run("has_class", {"index.html": GRID}, class_names=["col-*"], required_count=2)
     assert_passed(outcome)
-    assert "col-*: 1 element (col-6)" in outcome.message
+    assert "- col-*: 2 (col-6, col-md-4)" in outcome.message
 
 
 async def test_a_wildcard_does_not_match_without_its_literal_part() -> None:
-    # "column" has no "col-" prefix, so it is not a col-* class.
-    outcome = await run("has_class", {"index.html": GRID}, class_names="col-*", required_count=2)
-    assert_failed(outcome, score=50)
-    assert "2 needed" in outcome.message
+    # "column" has no "col-" prefix, so it is not a col-* class: 2 of 3 -> int(66.67) = 66.
+    outcome = await run("has_class", {"index.html": GRID}, class_names="col-*", required_count=3)
+    assert_failed(outcome, score=66)
+    assert "2 matching; 3 required" in outcome.message
 
 
-async def test_has_class_averages_partial_credit_over_the_class_names() -> None:
+async def test_has_class_scores_all_matches_together_as_the_reference_does() -> None:
+    """Issue 9: the reference counts every match of every name and divides once
+    (btn 2 + col-* 2 + navbar 0 = 4 of 5 -> 80); main averaged per name (2/2, 2/2, 0/2
+    -> 66.67), so the reference's own web_dev example scored 62.86 instead of 80.0."""
+    names = ["btn", "col-*", "navbar"]
+    outcome = await run("has_class", {"index.html": GRID}, class_names=names, required_count=5)
+    assert_failed(outcome, score=80)
+    assert "4 matching; 5 required" in outcome.message
+    assert "- navbar: 0" in outcome.message
+
+
+async def test_has_class_without_a_required_count_is_full_marks_as_in_the_reference() -> None:
+    outcome = await run("has_class", {"index.html": page("<p>none</p>")}, class_names="btn")
+    assert_passed(outcome)
+
+
+async def test_per_class_scoring_is_an_explicit_choice() -> None:
     # btn: 2 of 2 elements (full), col-*: 1 of 2 (half), navbar: 0 of 2 -> (1 + 0.5 + 0) / 3
     names = ["btn", "col-*", "navbar"]
-    outcome = await run("has_class", {"index.html": GRID}, class_names=names, required_count=2)
+    outcome = await run(
+        "has_class",
+        {"index.html": GRID},
+        class_names=names,
+        required_count=2,
+        scoring="per_class",
+    )
     assert_failed(outcome, score=100 * (1 + 0.5 + 0) / 3)
     assert "- btn: 2 elements - enough" in outcome.message
     assert "- navbar: 0 elements - 2 needed" in outcome.message
@@ -224,7 +247,7 @@ async def test_a_page_without_headings_has_nothing_to_skip() -> None:
 
 async def test_the_score_is_the_share_of_images_with_alt_text() -> None:
     outcome = await run("check_all_images_have_alt", {"index.html": IMAGES})
-    assert_failed(outcome, score=100 * 1 / 3)
+    assert_failed(outcome, score=33)  # whole percent, truncated, as in the reference
     assert "1 of the 3 images in index.html have alt text" in outcome.message
     assert "cat.png (line 6), dog.png (line 7)" in outcome.message
 
@@ -249,7 +272,7 @@ body { color: black; font-family: Arial, sans-serif; }
 
 async def test_has_style_counts_declarations_not_comments() -> None:
     outcome = await run("has_style", {"style.css": STYLE}, property="color", required_count=3)
-    assert_failed(outcome, score=100 * 2 / 3)
+    assert_failed(outcome, score=66)
     assert "color is set 2 times in your CSS (style.css); 3 required" in outcome.message
 
 
@@ -259,7 +282,7 @@ async def test_has_style_counts_inline_styles_when_no_file_is_named() -> None:
     assert_passed(outcome)
     assert "in your CSS (style.css, index.html)" in outcome.message
     only_the_file = await run("has_style", files, style="color", count=3, css_file="style.css")
-    assert_failed(only_the_file, score=100 * 2 / 3)
+    assert_failed(only_the_file, score=66)
 
 
 async def test_has_style_counts_a_style_element_of_a_named_page() -> None:
@@ -542,11 +565,11 @@ def test_a_missing_parameter_is_a_config_error() -> None:
     [
         ({"name": "js_uses_feature", "feature": "jquery"}, "feature", "arrow_functions"),
         ({"name": "has_tag", "tag": "<>"}, "tag", "tag name"),
-        ({"name": "has_tag", "tag": "p", "required_count": 0}, "required_count", "1"),
+        ({"name": "has_tag", "tag": "p", "required_count": -1}, "required_count", "0"),
         ({"name": "has_class", "class_names": []}, "class_names", "at least 1"),
         ({"name": "check_dir_exists", "dir_path": "../secrets"}, "dir_path", "inside"),
         ({"name": "uses_forbidden_method", "method": "eval("}, "method", "like 'eval'"),
-        ({"name": "count_over_usage", "text": "!important"}, "max_allowed", "missing"),
+        ({"name": "count_over_usage", "text": "!important", "max_allowed": -1}, "max_allowed", "0"),
     ],
 )
 def test_bad_parameter_values_are_config_errors(
@@ -555,3 +578,35 @@ def test_bad_parameter_values_are_config_errors(
     (problem,) = problems(test)
     assert problem["loc"][:6] == ["criteria_config", "base", "tests", 0, "parameters", parameter]
     assert words in problem["msg"]
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "files", "score"),
+    [
+        # Nothing required (the reference's default count of 0) is full marks.
+        ("has_tag", {"tag": "p"}, {"index.html": page("<div>x</div>")}, 100),
+        ("has_attribute", {"attribute": "title"}, {"index.html": page("<p>x</p>")}, 100),
+        ("has_style", {"property": "color"}, {"style.css": "p { margin: 0; }"}, 100),
+        ("count_over_usage", {"text": "!important"}, {"style.css": "p { margin: 0; }"}, 100),
+        # Whole percent, truncated: 1 of 3 -> 33, 2 of 3 -> 66 (never 33.33 or 66.67).
+        ("has_tag", {"tag": "p", "required_count": 3}, {"index.html": page("<p>a</p>")}, 33),
+        (
+            "has_attribute",
+            {"attribute": "title", "required_count": 3},
+            {"index.html": page('<p title="a">a</p><p title="b">b</p>')},
+            66,
+        ),
+        # Capped at 100.
+        (
+            "has_tag",
+            {"tag": "p", "required_count": 1},
+            {"index.html": page("<p>a</p><p>b</p>")},
+            100,
+        ),
+    ],
+)
+async def test_ratio_functions_score_as_the_reference_does(
+    name: str, params: dict[str, Any], files: dict[str, str], score: float
+) -> None:
+    outcome = await run(name, files, **params)
+    assert outcome.score == score

@@ -55,7 +55,9 @@ def one_or_many(value: Any) -> Any:
 
 RelativePath = Annotated[str, AfterValidator(_relative_path)]
 TagName = Annotated[str, AfterValidator(_tag_name)]
-RequiredCount = Annotated[int, Field(ge=1, description="How many are needed for full marks.")]
+RequiredCount = Annotated[
+    int, Field(ge=0, description="How many are needed for full marks; 0 (the default) is none.")
+]
 NonEmptyText = Annotated[str, Field(min_length=1)]
 
 
@@ -72,8 +74,12 @@ class HtmlParams(WebdevParams):
 
 
 def share_score(found: int, required: int) -> float:
-    """Partial credit: the found share of what is required, capped at 100."""
-    return min(100.0, 100 * found / required)
+    """The reference autograder's partial credit, so existing criteria grade alike: the
+    found share of what is required in whole percent (truncated, as its int() does),
+    capped at 100; nothing required is full marks."""
+    if required <= 0:
+        return 100.0
+    return float(min(100, int(found / required * 100)))
 
 
 def outcome(score: float, message: str) -> TestOutcome:

@@ -49,7 +49,7 @@ CssProperty = Annotated[str, AfterValidator(_property_name)]
 class HasStyleParams(CssParams):
     property: CssProperty = Field(validation_alias=AliasChoices("property", "style"))
     required_count: RequiredCount = Field(
-        default=1, validation_alias=AliasChoices("required_count", "count")
+        default=0, validation_alias=AliasChoices("required_count", "count")
     )
 
 
@@ -66,7 +66,7 @@ class MediaQueryParams(CssParams):
 
 class OverUsageParams(CssParams):
     text: NonEmptyText
-    max_allowed: int = Field(ge=0)
+    max_allowed: int = Field(default=0, ge=0)
 
 
 def _where(ctx: GradeContext, params: CssParams, sources: list[CssSource]) -> str:

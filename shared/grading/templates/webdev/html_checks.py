@@ -2,7 +2,7 @@
 
 import re
 from itertools import pairwise
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from bs4 import BeautifulSoup, Tag
@@ -42,7 +42,7 @@ def _attribute_name(name: str) -> str:
 
 class TagParams(HtmlParams):
     tag: TagName
-    required_count: RequiredCount = 1
+    required_count: RequiredCount = 0
 
 
 class ForbiddenTagParams(HtmlParams):
@@ -56,14 +56,20 @@ class ClassParams(HtmlParams):
         Field(min_length=1, description="Class names; '*' matches any characters ('col-*')."),
     ]
     required_count: RequiredCount = Field(
-        default=1, description="How many elements each class name needs."
+        default=0, description="How many matches are needed, all class names together."
+    )
+    scoring: Literal["all_matches", "per_class"] = Field(
+        default="all_matches",
+        description="all_matches (the reference's rule): every class of every element that "
+        "matches a name counts once, against required_count; per_class: each name needs "
+        "required_count elements and the scores are averaged.",
     )
 
 
 class AttributeParams(HtmlParams):
     attribute: Annotated[str, AfterValidator(_attribute_name)]
     tag: TagName | None = Field(default=None, description="Only count elements of this tag.")
-    required_count: RequiredCount = 1
+    required_count: RequiredCount = 0
 
 
 class CssLinkedParams(HtmlParams):
@@ -102,6 +108,20 @@ def has_forbidden_tag(ctx: GradeContext, params: ForbiddenTagParams) -> TestOutc
 
 def has_class(ctx: GradeContext, params: ClassParams) -> TestOutcome:
     page = html_page(ctx, params.html_file)
+    required = params.required_count
+    if params.scoring == "per_class":
+        return _per_class(ctx, params, page)
+    matches = {name: _class_matches(page, name) for name in params.class_names}
+    total = sum(len(found) for found in matches.values())
+    lines = [_class_count_line(ctx, name, found) for name, found in matches.items()]
+    header = say(
+        ctx, "webdev.html.class_matches", file=params.html_file, found=total, required=required
+    )
+    return outcome(share_score(total, required), "\n".join([header, *lines]))
+
+
+def _per_class(ctx: GradeContext, params: ClassParams, page: BeautifulSoup) -> TestOutcome:
+    """The explicit alternative: each name needs required_count elements; averaged."""
     counts = {name: _elements_with_class(page, name) for name in params.class_names}
     required = params.required_count
     shares = [share_score(len(found), required) for found in counts.values()]
@@ -109,6 +129,22 @@ def has_class(ctx: GradeContext, params: ClassParams) -> TestOutcome:
     needed = say_count(ctx, "webdev.count.element", required)
     header = say(ctx, "webdev.html.classes_header", file=params.html_file, needed=needed)
     return outcome(sum(shares) / len(shares), "\n".join([header, *lines]))
+
+
+def _class_matches(page: BeautifulSoup, class_name: str) -> list[str]:
+    """Every class, of every element, that `class_name` matches ('*': any characters)."""
+    pattern = wildcard(class_name, ".*")
+    return [
+        found
+        for element in tags(page)
+        for found in element.get_attribute_list("class")
+        if found and pattern.fullmatch(found)
+    ]
+
+
+def _class_count_line(ctx: GradeContext, name: str, found: list[str]) -> str:
+    shown = f" ({listed(ctx, dict.fromkeys(found))})" if "*" in name and found else ""
+    return say(ctx, "webdev.html.class_count", name=name, found=len(found), shown=shown)
 
 
 def _elements_with_class(page: BeautifulSoup, class_name: str) -> list[str]:
