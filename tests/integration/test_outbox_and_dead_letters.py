@@ -1,7 +1,5 @@
 """An accepted submission survives a broker outage; poison ends in the dead queue."""
 
-import asyncio
-
 import aio_pika
 import pytest
 
@@ -10,12 +8,17 @@ from contracts.messages import SubmissionAccepted, envelope, utcnow
 from services.intake.adapters.postgres import IntakeRepository, NewSubmission
 from shared.db.outbox import OutboxRelay
 from shared.messaging.consumer import make_consumer
-from shared.messaging.topology import TRACKER_ACCEPTED_KEY
+from shared.messaging.topology import EXPORT_REQUESTED_KEY, TRACKER_ACCEPTED_KEY
 from shared.runtime import Runtime
 from tests.integration.test_redelivery import queue_depth
-from tests.support import Isolation
+from tests.support import Isolation, eventually
 
 pytestmark = pytest.mark.integration
+
+
+async def dead_letters(runtime: Runtime, service: str, count: int) -> bool:
+    """Whether `count` messages wait in the service's dead queue (for eventually)."""
+    return await queue_depth(runtime, runtime.bus.topology.dead_queue(service)) == count
 
 
 class BrokerDown:
@@ -70,9 +73,8 @@ async def test_a_malformed_message_goes_to_the_dead_queue_not_back_to_the_queue(
         channel = await runtime.bus.connection.channel()
         exchange = await channel.get_exchange(topology.pipeline_exchange)
         await exchange.publish(aio_pika.Message(b"{not json"), routing_key="step.GRADE")
-        await asyncio.sleep(1.0)
+        await eventually(lambda: dead_letters(runtime, "grading", 1))
         assert handled == []
-        assert await queue_depth(runtime, topology.dead_queue("grading")) == 1
         assert await queue_depth(runtime, topology.queue("grading")) == 0
     finally:
         await runtime.close()
@@ -97,13 +99,11 @@ async def test_a_handler_that_keeps_crashing_is_retried_a_bounded_number_of_time
         consumer = make_consumer(crashing, delivery_limit=3, on_give_up=give_up)  # type: ignore[arg-type]
         await runtime.bus.consume(topology.queue("export"), consumer)
         accepted = SubmissionAccepted(plan=[], config_id=1, language="c", accepted_at=utcnow())
-        await runtime.bus.publish(
-            envelope(accepted, submission_id=1, attempt=1), "export.requested"
-        )
-        await asyncio.sleep(2.0)
-        assert len(attempts) == 3
+        message = envelope(accepted, submission_id=1, attempt=1)
+        await runtime.bus.publish(message, EXPORT_REQUESTED_KEY)
+        await eventually(lambda: dead_letters(runtime, "export", 1))
+        assert len(attempts) == 3  # the delivery limit, then given up once
         assert len(gave_up) == 1
-        assert await queue_depth(runtime, topology.dead_queue("export")) == 1
     finally:
         await runtime.close()
 
@@ -124,8 +124,7 @@ async def test_an_envelope_whose_payload_does_not_fit_is_dead_lettered_at_once(
             update={"type": "step.requested.v1"}
         )
         await runtime.bus.publish(wrong, "step.GRADE")
-        await asyncio.sleep(1.0)
-        assert await queue_depth(runtime, topology.dead_queue("grading")) == 1
+        await eventually(lambda: dead_letters(runtime, "grading", 1))
         assert await queue_depth(runtime, topology.queue("grading")) == 0
     finally:
         await runtime.close()

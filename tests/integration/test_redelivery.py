@@ -1,6 +1,5 @@
 """A redelivered or duplicated message changes nothing (real RabbitMQ and PostgreSQL)."""
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -24,7 +23,7 @@ from shared.messaging.topology import step_key
 from shared.pipeline import StepOutcome, to_result
 from shared.runtime import Runtime
 from shared.worker import StepWorker
-from tests.support import Isolation
+from tests.support import Isolation, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +55,18 @@ async def runtime(isolation: Isolation) -> AsyncIterator[Runtime]:
     await opened.close()
 
 
-async def recording_focus_worker(runtime: Runtime) -> list[StepName]:
+class CountingWorker(StepWorker):
+    """A step worker that counts the messages it finished handling (acked or skipped):
+    a test waits for that count, then checks what did or did not happen."""
+
+    handled = 0
+
+    async def handle(self, message: Envelope) -> None:
+        await super().handle(message)
+        self.handled += 1
+
+
+async def recording_focus_worker(runtime: Runtime) -> tuple[list[StepName], CountingWorker]:
     """A grading worker whose FOCUS step only records that it ran."""
     ran: list[StepName] = []
 
@@ -65,8 +75,16 @@ async def recording_focus_worker(runtime: Runtime) -> list[StepName]:
         return StepOutcome.success("ranked")
 
     inbox = Inbox(runtime.pool, "grading")
-    await StepWorker("grading", runtime.bus, inbox, {StepName.FOCUS: focus}).start()
-    return ran
+    worker = CountingWorker("grading", runtime.bus, inbox, {StepName.FOCUS: focus})
+    await worker.start()
+    return ran, worker
+
+
+async def handled(worker: CountingWorker, count: int) -> None:
+    async def reached() -> bool:
+        return worker.handled >= count
+
+    await eventually(reached)
 
 
 def tracker_of(runtime: Runtime) -> Tracker:
@@ -77,11 +95,11 @@ async def test_a_duplicated_step_request_runs_once_and_publishes_once(
     runtime: Runtime, demo_config: dict
 ) -> None:
     submission_id, request = await seeded_submission(runtime, demo_config)
-    ran = await recording_focus_worker(runtime)
+    ran, worker = await recording_focus_worker(runtime)
     work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
     await runtime.bus.publish(work, step_key(StepName.FOCUS))
     await runtime.bus.publish(work, step_key(StepName.FOCUS))  # the redelivery
-    await asyncio.sleep(1.0)
+    await handled(worker, 2)  # both copies went through the worker: now count
     assert ran == [StepName.FOCUS]
     assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 1
     assert await queue_depth(runtime, runtime.bus.topology.queue("feedback")) == 1
@@ -131,11 +149,11 @@ async def test_a_step_of_an_attempt_the_tracker_already_ended_is_skipped(
     runtime: Runtime, demo_config: dict
 ) -> None:
     submission_id, request = await seeded_submission(runtime, demo_config)
-    ran = await recording_focus_worker(runtime)
+    ran, worker = await recording_focus_worker(runtime)
     await runtime.pool.execute("UPDATE attempts SET finished_at = now(), status = 'failed'")
     work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
     await runtime.bus.publish(work, step_key(StepName.FOCUS))
-    await asyncio.sleep(1.0)
+    await handled(worker, 1)  # handled (and acked) before asserting it did not run
     assert ran == []
     assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 0
     assert await queue_depth(runtime, runtime.bus.topology.queue("grading")) == 0

@@ -10,6 +10,7 @@ from services.sandbox.backends.docker import DockerBackend
 from services.sandbox.backends.pool import ContainerPool, NoSandboxAvailable
 from services.sandbox.settings import SandboxSettings
 from tests.component.sandbox.fakes import FakeLauncher
+from tests.support import eventually
 
 PoolMaker = Callable[..., Awaitable[ContainerPool]]
 
@@ -90,7 +91,11 @@ async def test_take_waits_for_a_release_when_every_container_is_leased(
     held = await pool.take("python")
 
     waiting = asyncio.create_task(pool.take("python"))
-    await asyncio.sleep(0.1)
+
+    async def counted_as_waiting() -> bool:
+        return pool.counters.waits["python"] == 1
+
+    await eventually(counted_as_waiting)
     assert not waiting.done()  # the pool is empty and at its size: it waits
     await pool.give_back(held)
 
@@ -146,7 +151,10 @@ async def test_a_lease_past_its_ttl_is_reaped_and_the_pool_refilled(
     await pool.wait_until_full(1)
     taken = await pool.take("python")
 
-    await asyncio.sleep(0.5)  # the reaper looks every ttl/4
+    async def reaped() -> bool:  # the reaper looks every ttl/4
+        return expired == [taken]
+
+    await eventually(reaped)
     await pool.wait_until_full(1)
 
     assert expired == [taken]
@@ -228,8 +236,10 @@ async def test_a_reaped_lease_is_gone(backend: tuple[DockerBackend, FakeLauncher
     sandbox, _launcher = backend
     lease_id = await sandbox.acquire("42:1", "python")
 
-    await asyncio.sleep(0.5)
+    async def reaped() -> bool:
+        return bool(sandbox.metrics()["reaped"] == 1)
 
+    await eventually(reaped)
     with pytest.raises(LeaseNotFound):
         await sandbox.read_file(lease_id, "out.txt")
     assert sandbox.metrics()["reaped"] == 1

@@ -4,12 +4,14 @@ import os
 import uuid
 from typing import Any
 
+import aiodocker
 import pytest
 
 from contracts.sandbox import RunRequest, RunResult, Verdict
 from services.sandbox.backends.docker import DockerBackend
 from services.sandbox.backends.docker_engine import engine_problem
 from services.sandbox.settings import LANGUAGES, SandboxSettings
+from tests.support import eventually
 
 # Lists the processes of the container other than PID 1 and this one's own ancestry.
 SURVIVORS = """
@@ -85,3 +87,16 @@ async def nothing_survives(backend: DockerBackend, lease_id: str) -> None:
     result = await python(backend, lease_id, SURVIVORS)
     assert result.verdict is Verdict.OK, result
     assert result.stdout == "[]\n"
+
+
+async def program_started(backend: DockerBackend, lease_id: str, program: str) -> None:
+    """Wait until `program` runs in the lease's container (seen from outside, by the
+    engine's process list: the backend itself is busy running it)."""
+    container_id = backend._leases.get(lease_id).container_id  # a test probe
+
+    async def running() -> bool:
+        async with aiodocker.Docker() as docker:
+            listing = await docker.containers.container(container_id).top()
+        return any(program in " ".join(process) for process in listing["Processes"])
+
+    await eventually(running, timeout_s=20)

@@ -5,6 +5,7 @@ Backend-specific behaviour (the local backend's uids and namespaces, Docker's po
 hardening) stays in test_local_backend.py and test_docker_backend.py.
 """
 
+import asyncio
 import signal
 from collections.abc import AsyncIterator
 
@@ -183,6 +184,21 @@ class TestLimits:
         assert result.verdict is Verdict.OUTPUT_LIMIT
         assert result.stderr_truncated
         assert len(result.stderr) <= 1_000
+
+
+class TestConcurrency:
+    async def test_runs_on_different_leases_overlap(self, backend: SandboxBackend) -> None:
+        """Proved by order, not by a stopwatch: each run starts before the other ends."""
+        clock = "import time; print(time.time()); time.sleep(2); print(time.time())"
+        leases = [await backend.acquire(unique_owner(), "python") for _ in range(2)]
+
+        runs = await asyncio.gather(*(python(backend, lease, clock) for lease in leases))
+        for lease_id in leases:
+            await backend.release(lease_id)
+
+        (start_a, end_a), (start_b, end_b) = ([float(t) for t in r.stdout.split()] for r in runs)
+        assert start_a < end_b
+        assert start_b < end_a
 
 
 class TestFiles:
