@@ -13,6 +13,8 @@ MAX_CUSTOM_TEMPLATES = 8
 # Upper bounds of the default per-test limits a config may set.
 MAX_TIME_LIMIT_MS = 60_000
 MAX_MEMORY_LIMIT_MB = 4096
+# The largest id PostgreSQL's bigint holds.
+MAX_DB_ID = 2**63 - 1
 SUPPORTED_LOCALES = ("en", "pt-BR")
 _LOCALE_SPELLINGS = {"en": "en", "en-us": "en", "en-gb": "en", "pt": "pt-BR", "pt-br": "pt-BR"}
 

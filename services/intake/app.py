@@ -25,6 +25,7 @@ def limits_from(settings: Settings) -> FileLimits:
         max_total_bytes=settings.max_total_bytes,
         max_compression_ratio=settings.max_compression_ratio,
         max_request_bytes=settings.max_request_bytes or 3 * settings.max_total_bytes,
+        max_config_bytes=settings.max_config_bytes,
     )
 
 

@@ -10,14 +10,14 @@ each wrong field by its JSON path. Domain errors become HTTP here, in `STATUS_OF
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -30,10 +30,11 @@ from contracts.api import (
     TemplateDetail,
     TemplateSummary,
 )
-from contracts.config import GradingConfig, GradingConfigIn
+from contracts.config import MAX_DB_ID, GradingConfig, GradingConfigIn
 from contracts.sandbox import SandboxMetrics
 from services.intake.adapters.postgres import IntakeRepository
 from services.intake.logic import (
+    MAX_JSON_DEPTH,
     Conflict,
     FileLimits,
     IntakeError,
@@ -45,8 +46,9 @@ from services.intake.logic import (
     RequestTooLarge,
     config_problems,
     files_from_archive,
+    json_depth,
 )
-from services.intake.openapi import contract_openapi, problem_responses, submission_body
+from services.intake.openapi import contract_openapi, json_body, problem_responses, submission_body
 from services.intake.submissions import SubmissionIn, accept_submission, export_again
 from shared.errors import TransientError
 from shared.grading.catalogue import catalogue, template_detail
@@ -80,6 +82,9 @@ def topology(request: Request) -> Topology:
     return request.app.state.topology  # type: ignore[no-any-return]
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+# Ids are PostgreSQL bigints: a larger number names nothing, and is said so (422).
+DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
 RepoDep = Annotated[IntakeRepository, Depends(repository)]
 LimitsDep = Annotated[FileLimits, Depends(file_limits)]
 TopologyDep = Annotated[Topology, Depends(topology)]
@@ -96,8 +101,15 @@ async def get_health() -> Health:
     return Health()
 
 
-@configs.post("", status_code=201, response_model=GradingConfig, responses=problem_responses(422))
-async def create_config(body: GradingConfigIn, repo: RepoDep) -> GradingConfig:
+@configs.post(
+    "",
+    status_code=201,
+    response_model=GradingConfig,
+    responses=problem_responses(400, 413, 422),
+    openapi_extra=json_body("GradingConfigIn"),
+)
+async def create_config(request: Request, repo: RepoDep, limits: LimitsDep) -> GradingConfig:
+    body = await _json_body(request, limits.max_config_bytes, GradingConfigIn)
     problems = config_problems(body)
     if problems:
         raise InvalidInput(problems)
@@ -105,7 +117,7 @@ async def create_config(body: GradingConfigIn, repo: RepoDep) -> GradingConfig:
 
 
 @configs.get("/{config_id}", response_model=GradingConfig, responses=problem_responses(404, 422))
-async def get_config(config_id: int, repo: RepoDep) -> GradingConfig:
+async def get_config(config_id: DbId, repo: RepoDep) -> GradingConfig:
     config = await repo.get_config(config_id)
     if config is None:
         raise NotFound(f"no grading config with id {config_id}")
@@ -151,7 +163,7 @@ async def create_submission(
 @submissions.get(
     "/{submission_id}", response_model=SubmissionView, responses=problem_responses(404, 422)
 )
-async def get_submission(submission_id: int, repo: RepoDep) -> SubmissionView:
+async def get_submission(submission_id: DbId, repo: RepoDep) -> SubmissionView:
     view = await repo.submission_view(submission_id)
     if view is None:
         raise NotFound(f"no submission with id {submission_id}")
@@ -164,7 +176,7 @@ async def get_submission(submission_id: int, repo: RepoDep) -> SubmissionView:
     response_model=ExportDelivery,
     responses=problem_responses(404, 409, 422),
 )
-async def retry_export(submission_id: int, repo: RepoDep, bus: TopologyDep) -> ExportDelivery:
+async def retry_export(submission_id: DbId, repo: RepoDep, bus: TopologyDep) -> ExportDelivery:
     """Deliver the latest attempt's result to its webhook again; 202 while pending."""
     await export_again(submission_id, repo, bus)
     view = await repo.submission_view(submission_id)
@@ -212,7 +224,7 @@ async def _submission_body(
                 raise LengthRequired("a multipart request needs a Content-Length header")
             async with request.form() as form:
                 return await _archive_form(form, limits)
-        body = SubmissionIn.model_validate_json(await _bounded_body(request, limit))
+        body = _parsed(await _bounded_body(request, limit), SubmissionIn)
         return body, body.files()
     except ValidationError as error:
         raise RequestValidationError(
@@ -233,6 +245,25 @@ async def _archive_form(
     body = SubmissionIn.model_validate(fields)
     data = await archive.read()
     return body, await asyncio.to_thread(files_from_archive, data, limits)
+
+
+async def _json_body(request: Request, limit: int, model: type[ModelT]) -> ModelT:
+    """A JSON body read within `limit` bytes (413 past it), then parsed."""
+    _declared_length(request, limit)
+    try:
+        return _parsed(await _bounded_body(request, limit), model)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from error
+
+
+def _parsed(raw: bytes, model: type[ModelT]) -> ModelT:
+    """The model from JSON, refusing nesting deeper than any config needs first (the
+    parser's own limit would answer a 400 that names nothing)."""
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise InvalidInput([{"loc": [], "msg": f"nested deeper than {MAX_JSON_DEPTH} levels"}])
+    return model.model_validate_json(raw)
 
 
 def problem_response(status: int, title: str, detail: str, errors: list[Any]) -> JSONResponse:

@@ -4,6 +4,7 @@ sandbox is used."""
 
 import io
 import posixpath
+import re
 import stat
 import zipfile
 import zlib
@@ -27,6 +28,20 @@ from shared.pipeline import PlanFlags, StepOutcome, build_plan
 from shared.setup_config import parse_setup_config
 
 Problem = dict[str, Any]
+# Deeper than any real config or submission; the JSON parser's own limit is far deeper.
+MAX_JSON_DEPTH = 64
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: fast
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep arrays and objects nest in a JSON text: strings are cut out first (in C,
+    by the regex engine), so a large submission costs only its brackets."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRINGS.sub(b"", raw)):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 class IntakeError(AutograderError):
@@ -217,6 +232,8 @@ class FileLimits:
     max_total_bytes: int
     max_compression_ratio: int
     max_request_bytes: int
+    # A config body: custom templates (8 x 64 KiB at most) and the criteria fit well.
+    max_config_bytes: int = 1024 * 1024
 
 
 # A path part longer than this cannot be created on common file systems.

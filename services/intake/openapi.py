@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.api import Problem
+from contracts.config import MAX_DB_ID, GradingConfigIn
 from services.intake.submissions import SubmissionIn
 
 PROBLEM_TYPE = "application/problem+json"
@@ -26,7 +27,7 @@ class SubmissionUpload(BaseModel):
 
     model_config = ConfigDict(title="SubmissionUpload")
 
-    grading_config_id: int
+    grading_config_id: int = Field(ge=1, le=MAX_DB_ID)
     external_user_id: str = Field(min_length=1, max_length=200)
     username: str = Field(min_length=1, max_length=200)
     language: str
@@ -39,6 +40,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses
     }
+
+
+def json_body(schema: str) -> dict[str, Any]:
+    """A JSON request body a route reads itself (to bound it before parsing)."""
+    content = {"application/json": {"schema": {"$ref": f"{SCHEMAS}{schema}"}}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
 def submission_body() -> dict[str, Any]:
@@ -59,7 +66,7 @@ def contract_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         document = get_openapi(title=app.title, version=app.version, routes=app.routes)
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        for model in (SubmissionIn, SubmissionUpload, Problem):
+        for model in (GradingConfigIn, SubmissionIn, SubmissionUpload, Problem):
             _add_schema(schemas, model)
         for name in _FASTAPI_ERROR_SCHEMAS:
             schemas.pop(name, None)

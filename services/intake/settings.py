@@ -18,3 +18,4 @@ class IntakeSettings(CommonSettings):
     max_compression_ratio: int = Field(default=100, gt=0)
     # A request body larger than this is refused unread; None means 3 x max_total_bytes.
     max_request_bytes: int | None = Field(default=None, gt=0)
+    max_config_bytes: int = Field(default=1024 * 1024, gt=0)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.config import Locale
+from contracts.config import MAX_DB_ID, Locale
 from contracts.messages import (
     ExportPayload,
     ExportRequested,
@@ -42,7 +42,7 @@ from shared.pipeline import StepOutcome, first_work_step, to_result
 class SubmissionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grading_config_id: int
+    grading_config_id: int = Field(ge=1, le=MAX_DB_ID)
     # Required, as by the reference: an LMS needs them to file the grade.
     external_user_id: str = Field(min_length=1, max_length=200)
     username: str = Field(min_length=1, max_length=200)

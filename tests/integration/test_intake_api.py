@@ -452,3 +452,68 @@ async def test_a_misspelled_template_is_one_error_naming_the_known_ones(
     assert error["loc"] == ["body", "template_name"]
     assert "'input_ouput'" in error["msg"]
     assert "input_output" in error["msg"].split("known templates:")[1]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", f"/api/v1/configs/{2**63}"),
+        ("GET", f"/api/v1/submissions/{2**63}"),
+        ("POST", f"/api/v1/submissions/{2**64}/export"),
+    ],
+)
+async def test_an_id_beyond_the_databases_range_is_a_422_naming_it(
+    api: httpx.AsyncClient, method: str, path: str
+) -> None:
+    """Issue 10: these answered 500."""
+    response = await api.request(method, path)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"][0] == "path"
+
+
+async def test_a_grading_config_id_beyond_the_range_is_a_422_at_its_field(
+    api: httpx.AsyncClient,
+) -> None:
+    body = {
+        "grading_config_id": 2**63,
+        "external_user_id": "u",
+        "username": "a",
+        "language": "python",
+        "submission_files": {"main.py": "print(1)"},
+    }
+    response = await api.post("/api/v1/submissions", json=body)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["body", "grading_config_id"]
+
+
+@pytest.mark.parametrize(
+    "limits", [dataclasses.replace(limits_from(IntakeSettings()), max_config_bytes=4096)]
+)
+async def test_a_config_body_over_its_limit_is_refused_and_nothing_is_stored(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    """Issue 10: a 30 MiB config was accepted and stored."""
+    demo_config["feedback_config"]["general"]["report_title"] = "x" * 5000
+
+    response = await api.post("/api/v1/configs", json=demo_config)
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert (await api.get("/api/v1/configs/1")).status_code == 404
+
+
+@pytest.mark.parametrize("route", ["/api/v1/configs", "/api/v1/submissions"])
+async def test_json_nested_absurdly_deep_is_a_422_that_names_the_body(
+    api: httpx.AsyncClient, route: str
+) -> None:
+    """Issue 10: 5000 levels gave a 400 that named nothing."""
+    deep = b'{"criteria_config": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+
+    response = await api.post(route, content=deep, headers={"content-type": "application/json"})
+
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["loc"] == ["body"]
+    assert "nested deeper than 64 levels" in error["msg"]
