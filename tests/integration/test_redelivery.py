@@ -195,3 +195,20 @@ async def test_a_result_that_arrives_after_the_failure_ended_the_run_joins_the_r
     assert (execution["status"], execution["failed_at_step"]) == ("failed", "PRE_FLIGHT")
     assert execution["steps_completed"] == 3
     assert await runtime.pool.fetchval("SELECT status FROM attempts") == "failed"
+
+
+async def test_current_step_only_moves_forward_when_results_arrive_out_of_order(
+    runtime: Runtime, demo_config: dict
+) -> None:
+    """Issue 10: a submission failed at PRE_FLIGHT showed SANDBOX as its current step."""
+    submission_id, _ = await seeded_submission(runtime, demo_config)
+    plan = [StepName.LOAD_TEMPLATE, StepName.SANDBOX, StepName.PRE_FLIGHT, StepName.GRADE]
+    await runtime.pool.execute("UPDATE attempts SET plan = $1", [s.value for s in plan])
+    tracker = tracker_of(runtime)
+    for step in (StepName.PRE_FLIGHT, StepName.SANDBOX):  # the later one first
+        result = to_result(step, StepOutcome.success("ok"), plan, utcnow())
+        await tracker.on_step_completed(
+            envelope(result, submission_id=submission_id, attempt=1, step=step)
+        )
+
+    assert await runtime.pool.fetchval("SELECT current_step FROM attempts") == "PRE_FLIGHT"

@@ -50,7 +50,12 @@ class PostgresAttemptTx:
             message_id,
         )
         await self.connection.execute(
-            "UPDATE attempts SET last_event_at = now(), current_step = $3,"
+            # current_step only moves forward: results are recorded concurrently.
+            "UPDATE attempts SET last_event_at = now(), current_step = CASE"
+            " WHEN current_step IS NULL OR (SELECT o FROM jsonb_array_elements_text(plan)"
+            " WITH ORDINALITY AS e(s, o) WHERE s = $3) > (SELECT o FROM"
+            " jsonb_array_elements_text(plan) WITH ORDINALITY AS e(s, o) WHERE s = current_step)"
+            " THEN $3 ELSE current_step END,"
             " status = CASE WHEN status = 'queued' THEN 'running' ELSE status END"
             " WHERE submission_id = $1 AND attempt = $2 AND finished_at IS NULL",
             *self.key,
