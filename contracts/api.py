@@ -33,6 +33,14 @@ class Health(Contract):
     status: Literal["ok"] = "ok"
 
 
+class Readiness(Contract):
+    """GET /ready: whether intake can serve now, and which dependency is down if not."""
+
+    ready: bool
+    database: bool
+    broker: bool
+
+
 class Accepted(Contract):
     id: int
     status: Literal["queued"] = "queued"

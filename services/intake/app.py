@@ -29,6 +29,10 @@ def limits_from(settings: Settings) -> FileLimits:
     )
 
 
+async def _readiness(repository: IntakeRepository, runtime: Runtime) -> dict[str, bool]:
+    return {"database": await repository.answers(), "broker": runtime.bus.connected}
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the process's serve loop owns shutdown."""
 
@@ -40,11 +44,13 @@ class _Server(uvicorn.Server):
 async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]]:
     rpc = RpcClient(runtime.bus, runtime.bus.topology.sandbox_rpc_queue)
     await rpc.start()
+    repository = IntakeRepository(runtime.pool)
     app = create_app(
-        IntakeRepository(runtime.pool),
+        repository,
         limits_from(settings),
         runtime.bus.topology,
         sandbox_metrics=RpcSandboxClient(rpc).metrics,
+        readiness=lambda: _readiness(repository, runtime),
     )
     server = _Server(
         uvicorn.Config(

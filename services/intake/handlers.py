@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -26,6 +27,7 @@ from contracts.api import (
     ExportDelivery,
     Health,
     Problem,
+    Readiness,
     SubmissionView,
     TemplateDetail,
     TemplateSummary,
@@ -56,6 +58,16 @@ from shared.grading.errors import UnknownTemplate
 from shared.messaging.topology import Topology
 
 PROBLEM_TYPE = "application/problem+json"
+RETRY_AFTER_S = "5"
+# What a database that is down or restarting raises: a 503, never a 500.
+DEPENDENCY_DOWN: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
 log = structlog.get_logger()
 
 # The one place a domain error becomes an HTTP status (and its problem title).
@@ -98,7 +110,18 @@ sandbox = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 
 @health_router.get("/health", response_model=Health)
 async def get_health() -> Health:
+    """Liveness: the process answers (restart it if not)."""
     return Health()
+
+
+@health_router.get("/ready", response_model=Readiness, responses=problem_responses(503))
+async def get_ready(request: Request) -> Readiness:
+    """Readiness: the database and the broker answer (send no traffic here if not)."""
+    checks: dict[str, bool] = await request.app.state.readiness()
+    down = [name for name, up in checks.items() if not up]
+    if down:
+        raise NotReady(f"not ready: {', '.join(down)} unavailable")
+    return Readiness(ready=True, **checks)
 
 
 @configs.post(
@@ -291,6 +314,19 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
     return problem_response(422, "Unprocessable input", detail, errors)
 
 
+async def _dependency_down(request: Request, error: Exception) -> JSONResponse:
+    """PostgreSQL unreachable or restarting: try again soon, nothing was accepted."""
+    log.warning("dependency unavailable", route=request.url.path, error=type(error).__name__)
+    detail = str(error) if isinstance(error, NotReady) else "the database is unavailable"
+    response = problem_response(503, "Service unavailable", detail, [])
+    response.headers["Retry-After"] = RETRY_AFTER_S
+    return response
+
+
+class NotReady(Exception):
+    """A dependency is down: GET /ready answers 503 (a probe's body says which)."""
+
+
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     """A bug or an unplanned failure: logged with its traceback, shown without it."""
     log.exception("unhandled error", route=request.url.path)
@@ -318,6 +354,8 @@ def api() -> FastAPI:
     app.add_exception_handler(IntakeError, _domain_error)
     app.add_exception_handler(TransientError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for down in (*DEPENDENCY_DOWN, NotReady):
+        app.add_exception_handler(down, _dependency_down)
     app.add_exception_handler(Exception, _unexpected_error)
     app.openapi = lambda: contract_openapi(app)  # type: ignore[method-assign]
     return app
@@ -328,13 +366,22 @@ def create_app(
     limits: FileLimits,
     topology: Topology,
     sandbox_metrics: Callable[[], Awaitable[SandboxMetrics]] | None = None,
+    readiness: Callable[[], Awaitable[dict[str, bool]]] | None = None,
 ) -> FastAPI:
     app = api()
+    app.state.readiness = readiness or _database_only(repo)
     app.state.sandbox_metrics = sandbox_metrics or _no_sandbox
     app.state.repository = repo
     app.state.file_limits = limits
     app.state.topology = topology
     return app
+
+
+def _database_only(repo: IntakeRepository) -> Callable[[], Awaitable[dict[str, bool]]]:
+    async def readiness() -> dict[str, bool]:
+        return {"database": await repo.answers(), "broker": True}
+
+    return readiness
 
 
 async def _no_sandbox() -> SandboxMetrics:

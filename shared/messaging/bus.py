@@ -94,6 +94,11 @@ class Bus:
             await queue.bind(self._exchanges[t.pipeline_exchange], routing_key=key)
 
     @property
+    def connected(self) -> bool:
+        """Whether the broker connection is up now (it reconnects by itself)."""
+        return self._connection is not None and not self._connection.is_closed
+
+    @property
     def connection(self) -> AbstractRobustConnection:
         if self._connection is None:
             raise RuntimeError("Bus.connect() was not called")

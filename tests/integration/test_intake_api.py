@@ -19,6 +19,7 @@ from services.intake.logic import FileLimits
 from services.intake.settings import IntakeSettings
 from shared.runtime import Runtime
 from tests.conftest import demo_files
+from tests.owned_services import own_postgres
 from tests.support import Isolation, eventually
 
 pytestmark = pytest.mark.integration
@@ -517,3 +518,37 @@ async def test_json_nested_absurdly_deep_is_a_422_that_names_the_body(
     [error] = response.json()["errors"]
     assert error["loc"] == ["body"]
     assert "nested deeper than 64 levels" in error["msg"]
+
+
+async def test_with_the_database_down_intake_answers_503_and_recovers_by_itself(
+    isolation: Isolation, limits: FileLimits, demo_config: dict
+) -> None:
+    """Issue 10: during a PostgreSQL outage intake answered 500. A cluster of the
+    test's own is stopped and started; the shared one is never touched."""
+    with own_postgres() as postgres:
+        settings = isolation.settings().model_copy(update={"database_url": postgres.dsn})
+        runtime = await Runtime.open(settings)
+        app = create_app(IntakeRepository(runtime.pool), limits, runtime.bus.topology)
+        transport = httpx.ASGITransport(app=app)
+        try:
+            async with httpx.AsyncClient(transport=transport, base_url="http://intake") as api:
+                assert (await api.get("/ready")).json()["ready"] is True
+                postgres.stop("immediate")
+
+                down = await api.post("/api/v1/configs", json=demo_config)
+                not_ready = await api.get("/ready")
+                assert down.status_code == 503
+                assert down.headers["Retry-After"] == "5"
+                assert down.headers["content-type"] == "application/problem+json"
+                assert not_ready.status_code == 503
+                assert not_ready.json()["detail"] == "not ready: database unavailable"
+
+                postgres.start()
+
+                async def served_again() -> bool:
+                    return (await api.post("/api/v1/configs", json=demo_config)).status_code == 201
+
+                await eventually(served_again)
+                assert (await api.get("/ready")).status_code == 200
+        finally:
+            await runtime.close()

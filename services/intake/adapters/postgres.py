@@ -36,6 +36,13 @@ class IntakeRepository:
         self.pool = pool
         self.blobs = PostgresBlobStore(pool)
 
+    async def answers(self, timeout_s: float = 2) -> bool:
+        """Whether the database answers a query now."""
+        try:
+            return bool(await self.pool.fetchval("SELECT true", timeout=timeout_s))
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False
+
     async def create_config(self, config: GradingConfigIn) -> GradingConfig:
         body = config.model_dump(mode="json")
         row = await self.pool.fetchrow(
