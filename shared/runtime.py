@@ -27,6 +27,7 @@ class Runtime:
             Topology(settings.namespace),
             prefetch=settings.prefetch,
             delivery_limit=settings.delivery_limit,
+            retry_delays_ms=settings.retry_delays_ms,
         )
         await bus.connect()
         return cls(settings, bus, pool)

@@ -41,6 +41,12 @@ class CommonSettings(LogSettings):
     prefetch: int = Field(default=8, ge=1, validation_alias=_env("AUTOGRADER_PREFETCH"))
     # Deliveries of one message before it is dead-lettered (quorum x-delivery-limit).
     delivery_limit: int = Field(default=5, ge=1, validation_alias=_env("AUTOGRADER_DELIVERY_LIMIT"))
+    # How long a failed message waits before each retry (a delay queue each), so the
+    # delivery limit spans minutes: a database restart is waited out, not dead-lettered.
+    retry_delays_ms: list[int] = Field(
+        default_factory=lambda: [1_000, 5_000, 20_000, 60_000],
+        validation_alias=_env("AUTOGRADER_RETRY_DELAYS_MS"),
+    )
     # development tolerates what production refuses (an unset webhook secret, ...).
     env: Literal["production", "development"] = Field(
         default="production", validation_alias=_env("AUTOGRADER_ENV")

@@ -8,6 +8,7 @@ whose outputs were already confirmed is acked without running the step again.
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
+from aio_pika.abc import AbstractIncomingMessage
 
 from contracts.base import Contract
 from contracts.messages import MESSAGE_TYPES, Envelope, StepRequest, StepResult, envelope, utcnow
@@ -48,10 +49,18 @@ class StepWorker:
         self.handlers |= extra or {}
 
     async def start(self) -> None:
+        queue = self.bus.topology.queue(self.service)
+
+        async def retry_later(message: AbstractIncomingMessage, retries: int) -> None:
+            await self.bus.retry_later(message, queue, retries, self.bus.retry_delays_ms)
+
         consumer = make_consumer(
-            self.handle, delivery_limit=self.bus.delivery_limit, on_give_up=self.give_up
+            self.handle,
+            delivery_limit=self.bus.delivery_limit,
+            on_give_up=self.give_up,
+            retry_later=retry_later,
         )
-        await self.bus.consume(self.bus.topology.queue(self.service), consumer)
+        await self.bus.consume(queue, consumer)
 
     async def handle(self, message: Envelope) -> None:
         async with self.inbox.exclusive(message):

@@ -7,6 +7,7 @@ the test with a message saying how to start it: it never silently passes.
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import uuid
@@ -17,7 +18,7 @@ import aio_pika
 import httpx
 
 from shared.db import drop_schema
-from shared.messaging.topology import SERVICE_QUEUES, Topology
+from shared.messaging.topology import EXPORT_REQUESTED_KEY, SERVICE_QUEUES, Topology
 from shared.settings import CommonSettings
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -26,6 +27,10 @@ HOW_TO_START = {
     "RabbitMQ": "rabbitmq-server -detached",
     "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
 }
+
+TEST_RETRY_DELAYS_MS = [200, 1000]
+# The export delays the export tests set (and the default ones, for a test that does not).
+TEST_EXPORT_DELAYS_MS = [300, 1500, 5_000, 30_000, 120_000, 600_000, 1_800_000]
 
 
 def unreachable(host: str, port: int) -> bool:
@@ -62,10 +67,15 @@ class Isolation:
             "AUTOGRADER_NAMESPACE": self.namespace,
             "AUTOGRADER_DB_SCHEMA": self.schema,
             "EXPORT_WEBHOOK_SECRET": f"test-secret-{self.namespace}",
+            # Retries wait, but not for long in tests: see delete_topology.
+            "AUTOGRADER_RETRY_DELAYS_MS": json.dumps(TEST_RETRY_DELAYS_MS),
         }
 
     def settings(self) -> CommonSettings:
-        return CommonSettings(**{k.lower(): v for k, v in self.env().items()})
+        """The same settings a service reads from env() (parsed as the environment is)."""
+        values = {k.lower(): v for k, v in self.env().items()}
+        values["autograder_retry_delays_ms"] = TEST_RETRY_DELAYS_MS
+        return CommonSettings(**values)
 
     async def cleanup(self) -> None:
         await delete_topology(Topology(self.namespace))
@@ -80,12 +90,21 @@ async def delete_topology(topology: Topology) -> None:
             await channel.queue_delete(topology.queue(service))
             await channel.queue_delete(topology.dead_queue(service))
         await channel.queue_delete(topology.sandbox_rpc_queue)
+        for queue, delay_ms in _delay_queues_tests_use(topology):
+            await channel.queue_delete(topology.delay_queue(queue, delay_ms))
         for exchange in (
             topology.pipeline_exchange,
             topology.status_exchange,
             topology.dead_exchange,
         ):
             await channel.exchange_delete(exchange)
+
+
+def _delay_queues_tests_use(topology: Topology) -> list[tuple[str, int]]:
+    """Every delay queue a test may have declared (deleting a missing one is fine)."""
+    retries = [(topology.queue(s), ms) for s in SERVICE_QUEUES for ms in TEST_RETRY_DELAYS_MS]
+    exports = [(EXPORT_REQUESTED_KEY, ms) for ms in TEST_EXPORT_DELAYS_MS]
+    return retries + exports
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ Publishing awaits the broker's confirm, so a caller that acks its input after
 `publish` returns never acks work whose output was lost.
 """
 
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from aio_pika.abc import (
 )
 
 from contracts.messages import Envelope
-from shared.messaging.topology import SERVICE_QUEUES, Topology, bindings
+from shared.messaging.topology import RETRIES_HEADER, SERVICE_QUEUES, Topology, bindings
 
 RawHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
@@ -36,12 +37,19 @@ def to_message(envelope: Envelope, **properties: Any) -> aio_pika.Message:
 
 class Bus:
     def __init__(
-        self, url: str, topology: Topology, *, prefetch: int = 8, delivery_limit: int = 5
+        self,
+        url: str,
+        topology: Topology,
+        *,
+        prefetch: int = 8,
+        delivery_limit: int = 5,
+        retry_delays_ms: list[int] | None = None,
     ) -> None:
         self.url = url
         self.topology = topology
         self.prefetch = prefetch
         self.delivery_limit = delivery_limit
+        self.retry_delays_ms = retry_delays_ms or [1_000]
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
@@ -127,6 +135,32 @@ class Bus:
             )
             self._delay_queues.add(queue)
         await self._default_exchange().publish(to_message(envelope), routing_key=queue)
+
+    async def retry_later(
+        self, message: AbstractIncomingMessage, queue: str, retries: int, delays_ms: list[int]
+    ) -> None:
+        """`message` back into `queue` after a wait that grows with `retries` (the last
+        delay repeats), jittered so retries of one outage do not all land together."""
+        delay_ms = delays_ms[min(retries, len(delays_ms)) - 1]
+        parking = self.topology.delay_queue(queue, delay_ms)
+        if parking not in self._delay_queues:
+            arguments: dict[str, Any] = {
+                "x-message-ttl": delay_ms,
+                "x-dead-letter-exchange": "",  # the default exchange: straight to `queue`
+                "x-dead-letter-routing-key": queue,
+            }
+            await self._channel().declare_queue(parking, durable=True, arguments=arguments)
+            self._delay_queues.add(parking)
+        again = aio_pika.Message(
+            message.body,
+            headers={**(message.headers or {}), RETRIES_HEADER: retries},
+            content_type=message.content_type,
+            type=message.type,
+            message_id=message.message_id,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            expiration=delay_ms * random.uniform(0.5, 1.0) / 1000,
+        )
+        await self._default_exchange().publish(again, routing_key=parking)
 
     async def publish_status(self, envelope: Envelope, routing_key: str) -> None:
         """Publish a status event; nobody may be listening, which is fine."""

@@ -39,6 +39,8 @@ FAILURE_FEEDBACK_KEY = "feedback.failure"
 TRACKER_ACCEPTED_KEY = "tracker.accepted"
 TRACKER_FEEDBACK_KEY = "tracker.feedback"
 EXPORT_REQUESTED_KEY = "export.requested"
+# How many times a message already waited out a failure (header of a retried copy).
+RETRIES_HEADER = "x-autograder-retries"
 
 
 def step_key(step: StepName) -> str:

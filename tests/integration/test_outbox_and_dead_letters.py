@@ -4,14 +4,17 @@ import aio_pika
 import pytest
 
 from contracts.config import GradingConfigIn
-from contracts.messages import SubmissionAccepted, envelope, utcnow
+from contracts.messages import StepRequest, SubmissionAccepted, envelope, utcnow
+from contracts.steps import StepName
 from services.intake.adapters.postgres import IntakeRepository, NewSubmission
 from shared.db.outbox import OutboxRelay
+from shared.errors import TransientError
 from shared.messaging.consumer import make_consumer
-from shared.messaging.topology import EXPORT_REQUESTED_KEY, TRACKER_ACCEPTED_KEY
+from shared.messaging.topology import EXPORT_REQUESTED_KEY, TRACKER_ACCEPTED_KEY, step_key
+from shared.pipeline import StepOutcome
 from shared.runtime import Runtime
 from tests.integration.test_redelivery import queue_depth
-from tests.support import Isolation, eventually
+from tests.support import TEST_RETRY_DELAYS_MS, Isolation, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -138,5 +141,48 @@ async def test_publishing_what_no_queue_is_bound_to_is_an_error(isolation: Isola
         accepted = SubmissionAccepted(plan=[], config_id=1, language="c", accepted_at=utcnow())
         with pytest.raises(DeliveryError):
             await runtime.bus.publish(envelope(accepted, submission_id=1, attempt=1), "step.NOBODY")
+    finally:
+        await runtime.close()
+
+
+async def test_a_transient_failure_waits_in_a_delay_queue_and_then_succeeds(
+    isolation: Isolation, demo_config: dict
+) -> None:
+    """Issue 10: a failing handler was requeued at once, so the delivery limit was spent
+    in about 50 ms (a database restart of a few seconds lost submissions)."""
+    from shared.db.inbox import Inbox
+    from shared.worker import StepWorker
+    from tests.integration.test_redelivery import seeded_submission
+
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        tries: list[int] = []
+
+        async def flaky_focus(request: StepRequest, step: StepName) -> StepOutcome:
+            tries.append(1)
+            if len(tries) < 3:
+                raise TransientError("the database is restarting")
+            return StepOutcome.success("ranked")
+
+        inbox = Inbox(runtime.pool, "grading")
+        await StepWorker("grading", runtime.bus, inbox, {StepName.FOCUS: flaky_focus}).start()
+        submission_id, request = await seeded_submission(runtime, demo_config)
+        work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
+        await runtime.bus.publish(work, step_key(StepName.FOCUS))
+
+        async def result_published() -> bool:
+            return await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 1
+
+        await eventually(result_published)
+        assert len(tries) == 3  # two waits, then success: published once
+        topology = runtime.bus.topology
+        for delay_ms in TEST_RETRY_DELAYS_MS:  # it waited in each delay queue in turn
+            assert (
+                await queue_depth(
+                    runtime, topology.delay_queue(topology.queue("grading"), delay_ms)
+                )
+                == 0
+            )
+        assert await queue_depth(runtime, topology.dead_queue("grading")) == 0
     finally:
         await runtime.close()
