@@ -59,11 +59,6 @@ class TemplateNotFound(Contract):
     error_type: Literal["template_not_found"] = "template_not_found"
 
 
-class ExportRefused(Contract):
-    error_type: Literal["export_refused"] = "export_refused"
-    status_code: int
-
-
 class InternalError(Contract):
     """Not the student's fault: the step kept crashing and was given up."""
 
@@ -80,26 +75,16 @@ class UnknownFailure(BaseModel):
     error_type: str
 
 
-KnownFailure = Annotated[
+_KNOWN = (
     RequiredFileMissing
     | SetupCommandFailed
     | InvalidCriteria
     | InvalidCustomTemplate
     | TemplateNotFound
-    | ExportRefused
-    | InternalError,
-    Field(discriminator="error_type"),
-]
+    | InternalError
+)
+KnownFailure = Annotated[_KNOWN, Field(discriminator="error_type")]
 # A known kind when the tag says so, else the unknown one.
 ErrorDetails = Annotated[KnownFailure | UnknownFailure, Field(union_mode="left_to_right")]
 # Any one of them, as a type for code that builds or reads them.
-Failure = (
-    RequiredFileMissing
-    | SetupCommandFailed
-    | InvalidCriteria
-    | InvalidCustomTemplate
-    | TemplateNotFound
-    | ExportRefused
-    | InternalError
-    | UnknownFailure
-)
+Failure = _KNOWN | UnknownFailure

@@ -6,7 +6,7 @@ service prefix is, so one environment configures the whole stack.
 
 from typing import Literal
 
-from pydantic import AliasChoices, AmqpDsn, Field, PostgresDsn, ValidationError
+from pydantic import AliasChoices, AmqpDsn, Field, PositiveInt, PostgresDsn, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,8 +43,9 @@ class CommonSettings(LogSettings):
     delivery_limit: int = Field(default=5, ge=1, validation_alias=_env("AUTOGRADER_DELIVERY_LIMIT"))
     # How long a failed message waits before each retry (a delay queue each), so the
     # delivery limit spans minutes: a database restart is waited out, not dead-lettered.
-    retry_delays_ms: list[int] = Field(
+    retry_delays_ms: list[PositiveInt] = Field(
         default_factory=lambda: [1_000, 5_000, 20_000, 60_000],
+        min_length=1,
         validation_alias=_env("AUTOGRADER_RETRY_DELAYS_MS"),
     )
     # development tolerates what production refuses (an unset webhook secret, ...).

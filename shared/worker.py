@@ -16,7 +16,7 @@ from contracts.steps import StepName
 from shared.db.inbox import Inbox
 from shared.errors import PoisonMessage
 from shared.messaging.bus import Bus
-from shared.messaging.consumer import make_consumer
+from shared.messaging.consumer import GiveUp, make_consumer
 from shared.messaging.topology import result_key, step_key
 from shared.pipeline import StepTable, execute_step, internal_error, to_result
 
@@ -39,6 +39,7 @@ class StepWorker:
         inbox: Inbox,
         steps: StepTable,
         extra: Mapping[type[Contract], MessageHandler] | None = None,
+        give_ups: Mapping[type[Contract], GiveUp] | None = None,
     ) -> None:
         self.service = service
         self.bus = bus
@@ -47,6 +48,9 @@ class StepWorker:
         # One table from payload model to handler; step work goes to the step table.
         self.handlers: dict[type[Contract], MessageHandler] = {StepRequest: self._run_step}
         self.handlers |= extra or {}
+        # What to record when a message of a type keeps failing (step work: a failed step).
+        self.give_ups: dict[type[Contract], GiveUp] = {StepRequest: self._give_up_step}
+        self.give_ups |= give_ups or {}
 
     async def start(self) -> None:
         queue = self.bus.topology.queue(self.service)
@@ -113,8 +117,13 @@ class StepWorker:
         )
 
     async def give_up(self, message: Envelope, error: BaseException) -> None:
+        give_up = self.give_ups.get(MESSAGE_TYPES[message.type])
+        if give_up is not None:
+            await give_up(message, error)
+
+    async def _give_up_step(self, message: Envelope, error: BaseException) -> None:
         """A step that kept crashing ends the pipeline as a failed step, not a silent stall."""
-        if MESSAGE_TYPES[message.type] is not StepRequest or message.step is None:
+        if message.step is None:
             return
         plan = message.payload(_Plan).plan
         outcome = internal_error(message.step, error)

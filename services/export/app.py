@@ -30,6 +30,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         Inbox(runtime.pool, "export"),
         steps={},
         extra={ExportRequested: handlers.on_export_requested},
+        give_ups={ExportRequested: handlers.give_up},
     )
     await worker.start()
     return []

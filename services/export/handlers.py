@@ -30,7 +30,9 @@ class ExportHandlers:
     async def on_export_requested(self, message: Envelope) -> None:
         request = message.payload(ExportRequested)
         tries = request.delivery_attempt + 1
-        ids = (message.submission_id, message.attempt)
+        ids = (message.submission_id, message.attempt, request.round)
+        if not await self.store.is_current(*ids):
+            return  # a person started a newer round: this retry is moot
         body = encode(request.payload)
         headers = signed_headers(self.signer, webhook_id(request.payload), body, utcnow())
         try:
@@ -45,7 +47,7 @@ class ExportHandlers:
     async def _try_again_later(
         self, message: Envelope, request: ExportRequested, tries: int, error: str
     ) -> None:
-        ids = (message.submission_id, message.attempt)
+        ids = (message.submission_id, message.attempt, request.round)
         delay_ms = retry_delay_ms(self.retry_delays_ms, tries)
         if delay_ms is None:
             await self.store.failed(*ids, f"{error} (gave up after {tries} tries)")
@@ -54,9 +56,15 @@ class ExportHandlers:
         again = request.model_copy(update={"delivery_attempt": tries})
         later = envelope(
             again,
-            submission_id=ids[0],
-            attempt=ids[1],
+            submission_id=message.submission_id,
+            attempt=message.attempt,
             causation_id=message.message_id,
             work_key=again.work_key,
         )
         await self.bus.publish_later(later, EXPORT_REQUESTED_KEY, delay_ms)
+
+    async def give_up(self, message: Envelope, error: BaseException) -> None:
+        """Delivering kept crashing (not the webhook's answer): failed, and said why."""
+        request = message.payload(ExportRequested)
+        reason = f"internal error: {type(error).__name__}; retry it once fixed"
+        await self.store.failed(message.submission_id, message.attempt, request.round, reason)

@@ -2,7 +2,7 @@
 
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PositiveInt, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import CommonSettings
@@ -20,7 +20,7 @@ class ExportSettings(CommonSettings):
     timeout_s: float = Field(default=10.0, gt=0)
     # The waits before each retry of a delivery that failed for a reason worth retrying
     # (EXPORT_RETRY_DELAYS_MS='[5000, 30000]'): after the last one, the delivery fails.
-    retry_delays_ms: list[int] = Field(
+    retry_delays_ms: list[PositiveInt] = Field(
         default_factory=lambda: [5_000, 30_000, 120_000, 600_000, 1_800_000]
     )
 

@@ -9,6 +9,7 @@ each wrong field by its JSON path. Domain errors become HTTP here, in `STATUS_OF
 """
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -61,12 +62,14 @@ PROBLEM_TYPE = "application/problem+json"
 RETRY_AFTER_S = "5"
 # What a database that is down or restarting raises: a 503, never a 500.
 DEPENDENCY_DOWN: tuple[type[Exception], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
+    ConnectionError,  # refused, reset, aborted
+    socket.gaierror,
+    asyncpg.PostgresConnectionError,  # includes ConnectionDoesNotExistError
     asyncpg.CannotConnectNowError,
-    asyncpg.InterfaceError,
+    asyncpg.TooManyConnectionsError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
 )
 log = structlog.get_logger()
 
@@ -203,8 +206,8 @@ async def retry_export(submission_id: DbId, repo: RepoDep, bus: TopologyDep) -> 
     """Deliver the latest attempt's result to its webhook again; 202 while pending."""
     await export_again(submission_id, repo, bus)
     view = await repo.submission_view(submission_id)
-    assert view is not None  # just written
-    assert view["export"] is not None
+    if view is None or view["export"] is None:  # deleted meanwhile: nothing to show
+        raise NotFound(f"no export of submission {submission_id}")
     return ExportDelivery.model_validate(view["export"])
 
 

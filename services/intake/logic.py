@@ -30,7 +30,8 @@ from shared.setup_config import parse_setup_config
 Problem = dict[str, Any]
 # Deeper than any real config or submission; the JSON parser's own limit is far deeper.
 MAX_JSON_DEPTH = 64
-_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: fast
+# Unrolled, and an unclosed string ends the match: linear, even on '"\\"\\"\\"...'.
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _BRACKETS = re.compile(rb"[\[\]{}]")
 
 

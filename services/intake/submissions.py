@@ -162,14 +162,13 @@ async def export_again(submission_id: int, repo: IntakeRepository, topology: Top
         raise Conflict(
             f"attempt {view['attempt']} is {view['status']}: it is delivered when it ends"
         )
-    # A new round, numbered by the tries so far: never a number an earlier round used.
-    payload = _export_payload(view)
-    request = ExportRequested(
-        url=view["export_url"], payload=payload, round=view["export_attempts"]
-    )
     ids = {"submission_id": submission_id, "attempt": view["attempt"]}
     async with repo.unit_of_work() as unit:
-        await unit.export_again(submission_id, view["attempt"])
+        round_ = await unit.export_again(submission_id, view["attempt"])
+        if round_ is None:
+            raise Conflict("a delivery of this attempt is pending: wait for its outcome")
+        payload = _export_payload(view)
+        request = ExportRequested(url=view["export_url"], payload=payload, round=round_)
         message = envelope(request, **ids, work_key=request.work_key)
         await unit.add_messages([(topology.pipeline_exchange, EXPORT_REQUESTED_KEY, message)])
 

@@ -104,7 +104,8 @@ class Bus:
     @property
     def connected(self) -> bool:
         """Whether the broker connection is up now (it reconnects by itself)."""
-        return self._connection is not None and not self._connection.is_closed
+        # A robust connection is not "closed" while it reconnects: ask whether it is up.
+        return self._connection is not None and self._connection.connected.is_set()
 
     @property
     def connection(self) -> AbstractRobustConnection:

@@ -190,3 +190,31 @@ async def test_retries_wait_and_survive_a_restart_of_the_stack(
     assert delivered["attempts"] == 3
     assert len(receiver.received) == 3
     assert all(receiver.verified)
+
+
+async def test_a_retry_is_refused_while_a_delivery_is_pending_and_without_a_webhook(
+    exporting_stack: httpx.AsyncClient, receiver: Receiver, demo_config: dict
+) -> None:
+    client = exporting_stack
+    receiver.script = [503, 503, 503]  # every try of the first round fails, retried
+    demo_config["export_webhook_url"] = receiver.url
+    exporting = await submit(client, demo_config, "python-right", "python")
+    await wait_terminal(client, exporting)
+
+    async def tried_once() -> bool:
+        return bool((await export_of(client, exporting))["attempts"] >= 1)
+
+    await eventually(tried_once)
+    pending = await client.post(f"/api/v1/submissions/{exporting}/export")
+    failed = await wait_export(client, exporting, "failed")  # gave up after 3 tries
+
+    del demo_config["export_webhook_url"]
+    quiet = await submit(client, demo_config, "python-right", "python")
+    nowhere = await client.post(f"/api/v1/submissions/{quiet}/export")
+
+    assert pending.status_code == 409
+    assert "pending" in pending.json()["detail"]
+    assert failed["attempts"] == 3
+    assert "gave up after 3 tries" in failed["last_error"]
+    assert nowhere.status_code == 409
+    assert "exports nowhere" in nowhere.json()["detail"]

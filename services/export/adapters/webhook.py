@@ -7,9 +7,7 @@ from shared.errors import AutograderError, TransientError
 
 
 class WebhookRefused(AutograderError):
-    def __init__(self, status: int) -> None:
-        super().__init__(f"the webhook answered HTTP {status}")
-        self.status = status
+    """Final until a person retries: the receiver said no, or the URL cannot be used."""
 
 
 class WebhookExporter:
@@ -20,9 +18,11 @@ class WebhookExporter:
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
                 response = await client.post(url, content=body, headers=headers)
+        except httpx.InvalidURL as error:
+            raise WebhookRefused(f"the webhook URL cannot be used: {error}") from error
         except httpx.HTTPError as error:
             raise TransientError(f"webhook unreachable: {type(error).__name__}") from error
         if response.status_code >= 500:
             raise TransientError(f"the webhook answered HTTP {response.status_code}")
         if response.status_code >= 400:
-            raise WebhookRefused(response.status_code)
+            raise WebhookRefused(f"the webhook answered HTTP {response.status_code}")

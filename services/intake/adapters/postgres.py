@@ -142,14 +142,17 @@ class IntakeUnitOfWork:
         )
         return int(submission_id)
 
-    async def export_again(self, submission_id: int, attempt: int) -> None:
-        """A delivery someone retries: pending again; its tries so far stay counted."""
-        await self.connection.execute(
-            "UPDATE exports SET status = 'pending', last_error = NULL, updated_at = now()"
-            " WHERE submission_id = $1 AND attempt = $2",
+    async def export_again(self, submission_id: int, attempt: int) -> int | None:
+        """A delivery someone retries: a new round, pending; its tries so far stay
+        counted. None while a delivery is pending (one round at a time)."""
+        round_: int | None = await self.connection.fetchval(
+            "UPDATE exports SET status = 'pending', last_error = NULL, updated_at = now(),"
+            " round = round + 1 WHERE submission_id = $1 AND attempt = $2"
+            " AND status <> 'pending' RETURNING round",
             submission_id,
             attempt,
         )
+        return round_
 
     async def add_messages(self, messages: Outgoing) -> None:
         """Outbox rows: the relay publishes them once this transaction has committed."""

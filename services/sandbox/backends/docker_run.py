@@ -216,12 +216,7 @@ class ContainerEnding:
         return result
 
     def _killed_by_the_cgroup(self, result: RunResult) -> bool:
-        if result.verdict is Verdict.RUNTIME_ERROR:
-            return True
-        # An OOM kill is a SIGKILL, which near the CPU limit also reads as the hard limit.
-        at_the_wall = self.ending.killed_at_wall_limit
-        killed = result.signal == signal.SIGKILL
-        return result.verdict is Verdict.TIME_LIMIT and killed and not at_the_wall
+        return result.verdict is Verdict.RUNTIME_ERROR
 
 
 class CommandRun:

@@ -40,9 +40,10 @@ _SHELL_SYNTAX = frozenset("|&;<>()$`\\\"'*?[]#~=%{}!\n\t")
 # Shell builtins with no program of the same name: only a shell can run them.
 _SHELL_ONLY = frozenset(
     {
-        ".", "alias", "cd", "command", "eval", "exec", "exit", "export", "hash", "local",
-        "read", "readonly", "return", "set", "shift", "source", "times", "trap", "type",
-        "ulimit", "umask", "unset", "wait",
+        ".", ":", "alias", "bg", "break", "cd", "command", "continue", "eval", "exec",
+        "exit", "export", "fg", "getopts", "hash", "jobs", "local", "read", "readonly",
+        "return", "set", "shift", "source", "times", "trap", "type", "ulimit", "umask",
+        "unset", "wait",
     }
 )  # fmt: skip
 

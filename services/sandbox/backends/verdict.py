@@ -1,6 +1,5 @@
 """How a finished run's facts become a verdict; shared by every backend, no I/O."""
 
-import math
 import signal
 from dataclasses import dataclass
 
@@ -16,9 +15,6 @@ MEMORY_ERROR_MARKERS = (
 # A program killed by a signal this close to its memory limit most likely died of it
 # (a failed malloc in C often ends as SIGSEGV).
 NEAR_MEMORY_LIMIT = 0.9
-# The kernel charges CPU time in ticks (4 ms at 250 Hz, 10 ms at 100 Hz), so a program
-# stopped by RLIMIT_CPU may read up to a tick under the limit; two ticks of slack.
-CPU_TICK_SLACK_MS = 20
 # A shell reports a child killed by signal n as exit status 128 + n.
 SHELL_SIGNAL_BASE = 128
 
@@ -54,12 +50,9 @@ def _cpu_exhausted(facts: RunFacts, request: RunRequest) -> bool:
     later; a program can also finish above its limit and still exit normally."""
     if facts.cpu_ms > request.cpu_time_limit_ms:
         return True
-    died_of = death_signal(facts)
-    if died_of == signal.SIGXCPU:
-        return True
-    soft_limit_ms = math.ceil(request.cpu_time_limit_ms / 1000) * 1000
-    at_the_limit = facts.cpu_ms >= min(request.cpu_time_limit_ms, soft_limit_ms) - CPU_TICK_SLACK_MS
-    return died_of == signal.SIGKILL and at_the_limit
+    # SIGXCPU says so whatever the CPU reading (it can fall a tick under the limit); the
+    # hard limit's SIGKILL comes a second later, always above the limit, checked above.
+    return death_signal(facts) == signal.SIGXCPU
 
 
 def death_signal(facts: RunFacts) -> int | None:

@@ -6,6 +6,8 @@ CREATE TABLE exports (
     status          text NOT NULL DEFAULT 'pending'
                     CHECK (status IN ('pending', 'delivered', 'failed')),
     attempts        integer NOT NULL DEFAULT 0,
+    -- A person's retry starts a new round; tries of an older round change nothing.
+    round           integer NOT NULL DEFAULT 0,
     last_error      text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),

@@ -41,7 +41,8 @@ def facts(**overrides: object) -> RunFacts:
         ({"exit_code": None, "signal": signal.SIGXCPU, "cpu_ms": 996}, Verdict.TIME_LIMIT),
         # The hard limit's SIGKILL (a program that survived SIGXCPU), through a shell too.
         ({"exit_code": 137, "cpu_ms": 1_992, "through_shell": True}, Verdict.TIME_LIMIT),
-        ({"exit_code": None, "signal": signal.SIGKILL, "cpu_ms": 985}, Verdict.TIME_LIMIT),
+        # A SIGKILL under the limit is not the CPU limit's (it comes above): an OOM kill.
+        ({"exit_code": None, "signal": signal.SIGKILL, "cpu_ms": 985}, Verdict.RUNTIME_ERROR),
         # A program may exit 152 itself: without a shell that is its own exit code.
         ({"exit_code": 152, "cpu_ms": 996}, Verdict.RUNTIME_ERROR),
         # SIGKILL far from the CPU limit is not a time limit (an OOM kill, a kill -9).
