@@ -223,6 +223,19 @@ class Envelope(Contract):
     work_key: str | None = None
     data: dict[str, Any]
 
+    def caused(
+        self, payload: Contract, *, step: StepName | None = None, work_key: str | None = None
+    ) -> "Envelope":
+        """A message this one caused: the same submission attempt, traced back to it."""
+        return envelope(
+            payload,
+            submission_id=self.submission_id,
+            attempt=self.attempt,
+            step=step,
+            causation_id=self.message_id,
+            work_key=work_key,
+        )
+
     def payload(self, model: "builtins.type[PayloadT]") -> "PayloadT":
         return model.model_validate(self.data)
 

@@ -11,7 +11,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from contracts.base import Contract
-from contracts.messages import MESSAGE_TYPES, Envelope, StepRequest, StepResult, envelope, utcnow
+from contracts.messages import MESSAGE_TYPES, Envelope, StepRequest, StepResult, utcnow
 from contracts.steps import StepName
 from shared.db.inbox import Inbox
 from shared.errors import PoisonMessage
@@ -88,16 +88,8 @@ class StepWorker:
         executed = await execute_step(self.steps, message.payload(StepRequest), step)
         await self.publish_result(message, executed.result)
         if executed.next_step is not None and executed.next_request is not None:
-            await self.bus.publish(
-                envelope(
-                    executed.next_request,
-                    submission_id=message.submission_id,
-                    attempt=message.attempt,
-                    step=executed.next_step,
-                    causation_id=message.message_id,
-                ),
-                step_key(executed.next_step),
-            )
+            work = message.caused(executed.next_request, step=executed.next_step)
+            await self.bus.publish(work, step_key(executed.next_step))
 
     def _step_of(self, message: Envelope) -> StepName:
         if message.step is None or message.step not in self.steps:
@@ -105,16 +97,7 @@ class StepWorker:
         return message.step
 
     async def publish_result(self, cause: Envelope, result: StepResult) -> None:
-        await self.bus.publish(
-            envelope(
-                result,
-                submission_id=cause.submission_id,
-                attempt=cause.attempt,
-                step=result.step,
-                causation_id=cause.message_id,
-            ),
-            result_key(result.step),
-        )
+        await self.bus.publish(cause.caused(result, step=result.step), result_key(result.step))
 
     async def give_up(self, message: Envelope, error: BaseException) -> None:
         give_up = self.give_ups.get(MESSAGE_TYPES[message.type])

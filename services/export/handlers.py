@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from standardwebhooks import Webhook as Signer
 
-from contracts.messages import Envelope, ExportRequested, envelope, utcnow
+from contracts.messages import Envelope, ExportRequested, utcnow
 from services.export.adapters.webhook import WebhookRefused
 from services.export.logic import encode, retry_delay_ms, signed_headers, webhook_id
 from services.export.ports import ExportStore, LaterPublisher, Webhook
@@ -54,13 +54,7 @@ class ExportHandlers:
             return
         await self.store.retrying(*ids, error)
         again = request.model_copy(update={"delivery_attempt": tries})
-        later = envelope(
-            again,
-            submission_id=message.submission_id,
-            attempt=message.attempt,
-            causation_id=message.message_id,
-            work_key=again.work_key,
-        )
+        later = message.caused(again, work_key=again.work_key)
         await self.bus.publish_later(later, EXPORT_REQUESTED_KEY, delay_ms)
 
     async def give_up(self, message: Envelope, error: BaseException) -> None:

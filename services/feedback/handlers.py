@@ -14,7 +14,6 @@ from contracts.messages import (
     FailureFeedbackRendered,
     FailureFeedbackRequest,
     StepRequest,
-    envelope,
 )
 from contracts.steps import StepName
 from services.feedback.logic import choose_locale, render_failure, render_report
@@ -46,10 +45,5 @@ class FailureFeedback:
     async def on_failure_requested(self, message: Envelope) -> None:
         request = message.payload(FailureFeedbackRequest)
         text = render_failure(request.failed, request.language, request.locale)
-        reply = envelope(
-            FailureFeedbackRendered(feedback=text),
-            submission_id=message.submission_id,
-            attempt=message.attempt,
-            causation_id=message.message_id,
-        )
+        reply = message.caused(FailureFeedbackRendered(feedback=text))
         await self.bus.publish(reply, TRACKER_FEEDBACK_KEY)

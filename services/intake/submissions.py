@@ -2,6 +2,7 @@
 outbox messages) through one unit of work. It raises domain errors (logic.py), never
 HTTP ones: handlers.py maps them to HTTP in one place."""
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -104,18 +105,7 @@ def outgoing(
     now = utcnow()
     ids: dict[str, Any] = {"submission_id": submission_id, "attempt": 1}
     exchange = topology.pipeline_exchange
-    accepted = SubmissionAccepted(
-        plan=first.plan,
-        config_id=new.config.id,
-        language=new.language,
-        locale=new.locale,
-        accepted_at=now,
-        submitter=Submitter(
-            external_assignment_id=new.config.external_assignment_id,
-            grading_config_id=new.config.id,
-            external_user_id=new.external_user_id,
-        ),
-    )
+    accepted = _accepted(new, first, now)
     messages: Outgoing = [(exchange, TRACKER_ACCEPTED_KEY, envelope(accepted, **ids))]
     for step, outcome in (
         (StepName.LOAD_TEMPLATE, first.load_template),
@@ -131,6 +121,22 @@ def outgoing(
         )
         messages.append((exchange, step_key(following), envelope(work, step=following, **ids)))
     return messages
+
+
+def _accepted(new: NewSubmission, first: FirstSteps, now: datetime) -> SubmissionAccepted:
+    submitter = Submitter(
+        external_assignment_id=new.config.external_assignment_id,
+        grading_config_id=new.config.id,
+        external_user_id=new.external_user_id,
+    )
+    return SubmissionAccepted(
+        plan=first.plan,
+        config_id=new.config.id,
+        language=new.language,
+        locale=new.locale,
+        accepted_at=now,
+        submitter=submitter,
+    )
 
 
 def _both_passed(first: FirstSteps) -> bool:

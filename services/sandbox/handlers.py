@@ -24,7 +24,6 @@ from contracts.messages import (
     RunCall,
     SandboxReply,
     StepRequest,
-    envelope,
 )
 from contracts.sandbox import Manifest, SandboxMetrics
 from contracts.steps import StepName
@@ -81,12 +80,7 @@ class SandboxHandlers:
             reply = SandboxReply(error=f"malformed sandbox call: {error}", error_type="bad_request")
         except SandboxError as error:
             reply = SandboxReply(error=str(error), error_type=type(error).__name__)
-        return envelope(
-            reply,
-            submission_id=message.submission_id,
-            attempt=message.attempt,
-            causation_id=message.message_id,
-        )
+        return message.caused(reply)
 
     async def _dispatch(self, call: AnySandboxCall) -> SandboxReply:
         match call:

@@ -129,13 +129,10 @@ class Tracker:
             final_score=record.final_score,
             failed_at_step=record.failed_at_step,
         )
-        sid, attempt, caused_by = cause.submission_id, cause.attempt, cause.message_id
-        status = envelope(event, submission_id=sid, attempt=attempt, causation_id=caused_by)
+        status = cause.caused(event)
         await tx.enqueue(self.topology.status_exchange, status_key(event.status.value), status)
         if StepName.SANDBOX in state.plan:
-            release = envelope(
-                SandboxRelease(), submission_id=sid, attempt=attempt, causation_id=caused_by
-            )
+            release = cause.caused(SandboxRelease())
             await tx.enqueue(self.topology.pipeline_exchange, SANDBOX_RELEASE_KEY, release)
         if state.export_url is not None:  # completed or failed alike: the LMS hears of it
             await self._queue_export(tx, cause, record, state, state.export_url)
@@ -146,13 +143,7 @@ class Tracker:
         await tx.start_export(url)
         payload = export_payload(state, cause.submission_id, cause.attempt, record)
         export = ExportRequested(url=url, payload=payload)
-        request = envelope(
-            export,
-            submission_id=cause.submission_id,
-            attempt=cause.attempt,
-            causation_id=cause.message_id,
-            work_key=export.work_key,
-        )
+        request = cause.caused(export, work_key=export.work_key)
         await tx.enqueue(self.topology.pipeline_exchange, EXPORT_REQUESTED_KEY, request)
 
     async def _request_failure_feedback(
@@ -161,22 +152,10 @@ class Tracker:
         request = FailureFeedbackRequest(
             failed=failed, locale=state.locale, language=state.language
         )
-        message = envelope(
-            request,
-            submission_id=cause.submission_id,
-            attempt=cause.attempt,
-            causation_id=cause.message_id,
-        )
-        await self.bus.publish(message, FAILURE_FEEDBACK_KEY)
+        await self.bus.publish(cause.caused(request), FAILURE_FEEDBACK_KEY)
 
     async def _status(self, cause: Envelope, event: StatusEvent) -> None:
-        message = envelope(
-            event,
-            submission_id=cause.submission_id,
-            attempt=cause.attempt,
-            step=event.step,
-            causation_id=cause.message_id,
-        )
+        message = cause.caused(event, step=event.step)
         await self.bus.publish_status(message, status_key(event.status.value))
 
 
