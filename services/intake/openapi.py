@@ -10,28 +10,21 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from contracts.api import Problem
-from contracts.config import MAX_DB_ID, GradingConfigIn
-from services.intake.submissions import SubmissionIn
+from contracts.config import GradingConfigIn
+from services.intake.submissions import SubmissionFields, SubmissionIn
 
 PROBLEM_TYPE = "application/problem+json"
 SCHEMAS = "#/components/schemas/"
 _FASTAPI_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 
-class SubmissionUpload(BaseModel):
+class SubmissionUpload(SubmissionFields):
     """The multipart form of POST /api/v1/submissions: the fields of the JSON body, and
     the submission's files as one zip `archive` instead of `submission_files`."""
 
-    model_config = ConfigDict(title="SubmissionUpload")
-
-    grading_config_id: int = Field(ge=1, le=MAX_DB_ID)
-    external_user_id: str = Field(min_length=1, max_length=200)
-    username: str = Field(min_length=1, max_length=200)
-    language: str
-    locale: str | None = None
     archive: bytes = Field(description="a zip of the submission's files")
 
 

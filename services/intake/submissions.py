@@ -40,7 +40,9 @@ from shared.messaging.topology import (
 from shared.pipeline import StepOutcome, first_work_step, to_result
 
 
-class SubmissionIn(BaseModel):
+class SubmissionFields(BaseModel):
+    """What every submission names, whether its files come as JSON or as a zip."""
+
     model_config = ConfigDict(extra="forbid")
 
     grading_config_id: int = Field(ge=1, le=MAX_DB_ID)
@@ -49,6 +51,11 @@ class SubmissionIn(BaseModel):
     username: str = Field(min_length=1, max_length=200)
     language: str
     locale: Locale | None = None
+
+
+class SubmissionIn(SubmissionFields):
+    """The JSON body of POST /api/v1/submissions: the files as path -> text."""
+
     submission_files: dict[str, str] = Field(default_factory=dict)
 
     def files(self) -> dict[str, bytes]:

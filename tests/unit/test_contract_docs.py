@@ -3,7 +3,7 @@ AsyncAPI document is valid against the official AsyncAPI schema (offline copies)
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from jsonschema import Draft7Validator, Draft202012Validator
@@ -11,7 +11,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from contracts.handover import GradeHandOver, SandboxLease, StepContext
-from contracts.messages import MESSAGE_TYPES, StepRequest, SubmissionInfo, envelope
+from contracts.messages import MESSAGE_TYPES, MessageType, StepRequest, SubmissionInfo, envelope
 from contracts.results import ResultTree
 from contracts.steps import StepName
 from services.contract_docs import asyncapi, drift, rendered, schemas
@@ -118,3 +118,7 @@ def test_a_real_step_request_validates_against_its_published_schema() -> None:
 @pytest.mark.parametrize("name", ["openapi.json", "asyncapi.json", "envelope.schema.json"])
 def test_every_document_is_rendered(name: str) -> None:
     assert name in rendered()
+
+
+def test_the_message_type_names_are_the_registry_keys() -> None:
+    assert get_args(MessageType) == tuple(MESSAGE_TYPES)
