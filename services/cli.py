@@ -204,6 +204,27 @@ def human_report(response: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def dead_letter_command(args: argparse.Namespace, settings: CommonSettings) -> int:
+    from shared.messaging.dead_letters import dead_letters, known_services, redrive
+    from shared.messaging.topology import Topology
+
+    try:
+        services = known_services(args.service)
+    except ValueError as error:
+        return _fail(str(error))
+    url, topology = str(settings.amqp_url), Topology(settings.namespace)
+    if args.action == "redrive":
+        sent = asyncio.run(redrive(url, topology, services))
+        print(f"sent {sent} message(s) back to their queues")
+        return 0
+    found = asyncio.run(dead_letters(url, topology, services))
+    for letter in found:
+        ids = f"submission {letter.submission_id} attempt {letter.attempt} step {letter.step}"
+        print(f"{letter.service}\t{letter.message_type}\t{ids}\t{letter.reason}")
+    print(f"{len(found)} dead message(s)")
+    return 0
+
+
 def db_upgrade(settings: CommonSettings) -> int:
     applied = asyncio.run(migrate(str(settings.database_url), settings.db_schema))
     print(f"schema {settings.db_schema}: applied {applied or 'nothing (up to date)'}")
@@ -219,6 +240,11 @@ def parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--port", type=int, help="HTTP port of intake (default 8000)")
     db = commands.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
+    dead = commands.add_parser(
+        "dead-letters", help="show the messages in the dead queues, or send them back"
+    )
+    dead.add_argument("action", choices=["list", "redrive"])
+    dead.add_argument("--service", help="one service's dead queue (default: all)")
     _add_grade_command(commands)
     return root
 
@@ -281,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "db":
         return db_upgrade(_settings(CommonSettings))
+    if args.command == "dead-letters":
+        return dead_letter_command(args, _settings(CommonSettings))
     return grade(args)
 
 
