@@ -37,6 +37,7 @@ from typing import Any
 
 from contracts.sandbox import RunRequest, RunResult
 from services.sandbox.backends import workspace
+from services.sandbox.backends.base import LeaseNotFound, SandboxError
 from services.sandbox.backends.isolation import (
     SAFE_PATH,
     UidPool,
@@ -124,7 +125,14 @@ class LocalBackend:
         async with self._leases.locked(lease):
             cwd = await asyncio.to_thread(workspace.resolve_directory, lease.workspace, request.cwd)
             launch = self._launch(lease, request, cwd)
-            ending = await self._run_supervised(lease, launch)
+            try:
+                ending = await self._run_supervised(lease, launch)
+            except SandboxError as error:
+                if lease.released:  # released under the run: that, not the supervisor
+                    raise LeaseNotFound(
+                        f"lease {lease_id!r} was released during the run"
+                    ) from error
+                raise
         return run_result(ending, request)
 
     async def read_file(self, lease_id: str, path: str) -> bytes | None:
