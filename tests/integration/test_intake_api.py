@@ -11,14 +11,14 @@ import httpx
 import pytest
 
 from contracts.api import Problem
-from contracts.config import GradingConfigIn
-from services.intake.adapters.postgres import IntakeRepository, NewSubmission
+from services.intake.adapters.postgres import IntakeRepository
 from services.intake.app import limits_from
 from services.intake.handlers import create_app
 from services.intake.logic import FileLimits
 from services.intake.settings import IntakeSettings
 from shared.runtime import Runtime
 from tests.conftest import demo_files
+from tests.integration.test_redelivery import new_submission
 from tests.owned_services import own_postgres
 from tests.support import Isolation, eventually
 
@@ -353,9 +353,7 @@ async def test_a_unit_of_work_that_fails_leaves_nothing_behind(
 ) -> None:
     runtime = await Runtime.open(isolation.settings())
     try:
-        repo = IntakeRepository(runtime.pool)
-        config = await repo.create_config(GradingConfigIn.model_validate(demo_config))
-        new = NewSubmission(config, "u", "ada", "python", "en", {"main.py": b"x"}, [])
+        repo, new = await new_submission(runtime, demo_config, [])
 
         async def write_then_fail() -> None:
             async with repo.unit_of_work() as unit:

@@ -3,17 +3,15 @@
 import aio_pika
 import pytest
 
-from contracts.config import GradingConfigIn
 from contracts.messages import StepRequest, SubmissionAccepted, envelope, utcnow
 from contracts.steps import StepName
-from services.intake.adapters.postgres import IntakeRepository, NewSubmission
 from shared.db.outbox import OutboxRelay
 from shared.errors import TransientError
 from shared.messaging.consumer import make_consumer
 from shared.messaging.topology import EXPORT_REQUESTED_KEY, TRACKER_ACCEPTED_KEY, step_key
 from shared.pipeline import StepOutcome
 from shared.runtime import Runtime
-from tests.integration.test_redelivery import queue_depth
+from tests.integration.test_redelivery import new_submission, queue_depth
 from tests.support import TEST_RETRY_DELAYS_MS, Isolation, eventually
 
 pytestmark = pytest.mark.integration
@@ -36,14 +34,13 @@ async def test_outbox_keeps_messages_while_the_broker_is_down_and_sends_them_lat
 ) -> None:
     runtime = await Runtime.open(isolation.settings())
     try:
-        repo = IntakeRepository(runtime.pool)
-        config = await repo.create_config(GradingConfigIn.model_validate(demo_config))
+        repo, new = await new_submission(runtime, demo_config, [])
+        config = new.config
         accepted = SubmissionAccepted(
             plan=[], config_id=config.id, language="python", accepted_at=utcnow()
         )
         exchange = runtime.bus.topology.pipeline_exchange
 
-        new = NewSubmission(config, "u", "ada", "python", "en", {"main.py": b"x"}, [])
         async with repo.unit_of_work() as unit:
             sid = await unit.add_submission(new, await unit.put_files(new.files))
             message = envelope(accepted, submission_id=sid, attempt=1)

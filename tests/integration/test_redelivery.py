@@ -35,11 +35,19 @@ async def queue_depth(runtime: Runtime, name: str) -> int:
     return int(queue.declaration_result.message_count or 0)
 
 
-async def seeded_submission(runtime: Runtime, demo_config: dict) -> tuple[int, StepRequest]:
+async def new_submission(
+    runtime: Runtime, demo_config: dict, plan: list[StepName]
+) -> tuple[IntakeRepository, NewSubmission]:
+    """A stored config and a submission to it, not yet written."""
     repo = IntakeRepository(runtime.pool)
     config = await repo.create_config(GradingConfigIn.model_validate(demo_config))
+    return repo, NewSubmission(config, "u", "ada", "python", "en", {"main.py": b"x"}, plan)
+
+
+async def seeded_submission(runtime: Runtime, demo_config: dict) -> tuple[int, StepRequest]:
     plan = [StepName.LOAD_TEMPLATE, StepName.BUILD_TREE, StepName.FOCUS, StepName.FEEDBACK]
-    new = NewSubmission(config, "u", "ada", "python", "en", {"main.py": b"print(1)"}, plan)
+    repo, new = await new_submission(runtime, demo_config, plan)
+    config = new.config
     async with repo.unit_of_work() as unit:
         submission_id = await unit.add_submission(new, await unit.put_files(new.files))
     info = SubmissionInfo(id=submission_id, attempt=1, language="python", manifest={})
