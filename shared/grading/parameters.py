@@ -9,7 +9,7 @@ the same name given both ways is an error. Every problem is reported at
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from shared.grading.errors import CriteriaProblem
@@ -68,14 +68,34 @@ def _listed_parameters(raw: Any, loc: Loc, problems: list[CriteriaProblem]) -> d
 
 
 def _from_pydantic(detail: ErrorDetails, function: TestFunction[Any], loc: Loc) -> CriteriaProblem:
-    name, *inner = detail["loc"] or ("?",)
+    reason = detail["msg"].removeprefix("Value error, ")
+    if not detail["loc"]:  # a rule about several parameters at once
+        return {"loc": [*loc, "parameters"], "msg": reason}
+    name, *inner = detail["loc"]
+    spellings = _spellings(function.params_model)
     if detail["type"] == "missing":
         message = f"missing required parameter {name!r} of {function.name}"
+    elif detail["type"] == "extra_forbidden" and len(spellings.get(str(name), [])) > 1:
+        # Two spellings of one parameter (the reference's name and ours) given at once.
+        other = next(other for other in spellings[str(name)] if other != name)
+        message = f"parameter {name!r} is given twice: {other!r} is the same parameter"
     elif detail["type"] == "extra_forbidden":
-        known = ", ".join(function.params_model.model_fields)
+        known = ", ".join(spellings)
         message = f"unknown parameter {name!r} of {function.name}; known parameters: {known}"
     else:
         where = "".join(f"[{part!r}]" for part in inner)
-        reason = detail["msg"].removeprefix("Value error, ")
         message = f"parameter {name!r}{where}: {reason}"
     return {"loc": [*loc, "parameters", name, *inner], "msg": message}
+
+
+def _spellings(model: type[BaseModel]) -> dict[str, list[str]]:
+    """Every name a parameter is accepted under -> all the names of that parameter."""
+    out: dict[str, list[str]] = {}
+    for field_name, field in model.model_fields.items():
+        alias = field.validation_alias
+        names = [field_name]
+        if isinstance(alias, AliasChoices):
+            names = [choice for choice in alias.choices if isinstance(choice, str)]
+        for name in names:
+            out[name] = names
+    return out

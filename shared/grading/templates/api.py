@@ -11,6 +11,12 @@ server is reachable only from inside that run: the sandbox has no network but lo
 Verdicts: "passed"/"failed" from the answer; "runtime_error" when the server exits
 before it is ready or while answering (with its error output); "time_limit" when it is
 never ready or does not answer in time.
+
+health_check and check_response_json score as the reference autograder's functions of
+those names and take its parameter names (`endpoint`, `expected_key`, `expected_value`):
+100 or 0, the answer must have status 200 (check_response_json: before its JSON is
+read), and redirects to the server itself are followed as its `requests` does. A
+redirect out of the sandbox, or more than 30, fails the request.
 """
 
 import json
@@ -20,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, AliasChoices, Field, model_validator
 
 from contracts.results import TestVerdict
 from contracts.sandbox import RunRequest, RunResult, Verdict
@@ -45,14 +51,19 @@ PROBE_OUTPUT_LIMIT_BYTES = 6 * BODY_LIMIT_BYTES + 64 * 1024
 PROBE_SLACK_MS = 3000
 SHOWN_DIFFERENCES = 10
 SHOWN_VALUE_CHARS = 200
+# As Python's requests, which the reference autograder asks the server with.
+MAX_REDIRECTS = 30
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 # Runs inside the sandbox: standard library only, and old enough Pythons (3.6+).
 _PROBE_SOURCE = r"""
 import http.client, json, os, socket, sys, time
+from urllib.parse import urljoin, urlsplit
 
 # IPv6 too: node binds "localhost" to ::1 only.
 HOSTS = ("127.0.0.1", "::1")
+LOOPBACK = ("localhost",) + HOSTS
+REDIRECTS = (301, 302, 303, 307, 308)
 
 def alive(pid):
     try:
@@ -67,8 +78,8 @@ def alive(pid):
             pass
         return True
 
-def ask(spec, host, method, path, headers, body, timeout):
-    connection = http.client.HTTPConnection(host, spec["port"], timeout=timeout)
+def ask(spec, host, method, path, headers, body, timeout, port=None):
+    connection = http.client.HTTPConnection(host, port or spec["port"], timeout=timeout)
     try:
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
@@ -95,17 +106,50 @@ def wait_until_ready(spec, pid):
         time.sleep(0.05)
     return None, {"outcome": "exited"}
 
+def next_hop(hop, status, headers):
+    # Where a redirect leads, changing the method and body as Python's requests does;
+    # None when the answer is not a redirect; a string saying why it cannot be followed.
+    location = [value for name, value in headers if name.lower() == "location"]
+    if status not in REDIRECTS or not location:
+        return None
+    base = "http://localhost:%d%s" % (hop["port"], hop["path"])
+    target = urlsplit(urljoin(base, location[0]))
+    if target.scheme != "http" or (target.hostname or "").lower() not in LOOPBACK:
+        return "redirected to %s, outside the sandbox" % location[0]
+    method, body, headers = hop["method"], hop["body"], dict(hop["headers"])
+    if (status in (302, 303) and method != "HEAD") or (status == 301 and method == "POST"):
+        method = "GET"
+    if status not in (307, 308):
+        body = None
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+    path = (target.path or "/") + ("?" + target.query if target.query else "")
+    return {"method": method, "path": path, "headers": headers, "body": body,
+            "port": target.port or 80}
+
 def request(spec, pid, host):
     wanted, started = spec["request"], time.monotonic()
     body = None if wanted["body"] is None else wanted["body"].encode("utf-8")
-    try:
-        status, headers, data = ask(spec, host, wanted["method"], wanted["path"],
-                                    wanted["headers"], body, spec["request_timeout_ms"] / 1000)
-    except socket.timeout:
-        return {"outcome": "request_timeout"}
-    except (OSError, http.client.HTTPException) as problem:
-        time.sleep(0.1)  # a server crashing on this request: let it finish exiting
-        return {"outcome": "request_failed", "error": describe(problem), "alive": alive(pid)}
+    hop = {"method": wanted["method"], "path": wanted["path"], "headers": wanted["headers"],
+           "body": body, "port": spec["port"]}
+    for followed in range(spec["max_redirects"] + 1):
+        try:
+            status, headers, data = ask(spec, host, hop["method"], hop["path"], hop["headers"],
+                                        hop["body"], spec["request_timeout_ms"] / 1000,
+                                        hop["port"])
+        except socket.timeout:
+            return {"outcome": "request_timeout"}
+        except (OSError, http.client.HTTPException) as problem:
+            time.sleep(0.1)  # a server crashing on this request: let it finish exiting
+            return {"outcome": "request_failed", "error": describe(problem), "alive": alive(pid)}
+        if spec["max_redirects"] == 0:
+            break
+        following = next_hop(hop, status, headers)
+        if following is None:
+            break
+        if isinstance(following, str) or followed == spec["max_redirects"]:
+            error = following if isinstance(following, str) else "too many redirects"
+            return {"outcome": "request_failed", "error": error, "alive": True}
+        hop = following
     limit = spec["body_limit"]
     return {"outcome": "response", "status": status, "headers": headers,
             "body": data[:limit].decode("utf-8", "replace"), "body_truncated": len(data) > limit,
@@ -158,21 +202,36 @@ class ServerParams(ProgramParams):
     request_timeout_ms: int = Field(default=5000, gt=0, le=60_000)
 
 
+FOLLOW_REDIRECTS_DESCRIPTION = (
+    "Follow redirects to the server itself (up to 30), as the reference autograder's "
+    "requests does, and judge the last answer"
+)
+
+
 class HealthCheckParams(ServerParams):
-    path: HttpPath = "/health"
+    path: HttpPath = Field(
+        default="/health",
+        validation_alias=AliasChoices("endpoint", "path"),
+        description="The path to GET; the reference autograder's `endpoint`, also "
+        "accepted as `path`",
+    )
     expected_status: int = Field(default=200, ge=100, le=599)
+    follow_redirects: bool = Field(default=True, description=FOLLOW_REDIRECTS_DESCRIPTION)
 
 
 class RequestParams(ServerParams):
     """One request to the ready server; readiness is polled with GET `ready_path`."""
 
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
-    path: HttpPath
+    path: HttpPath = Field(
+        validation_alias=AliasChoices("path", "endpoint"), description="Also as `endpoint`"
+    )
     headers: Headers = Field(default_factory=dict)
     json_body: Any = Field(default=None, description="Sent as JSON when given")
     ready_path: HttpPath = Field(
         default="/health", description="Polled until the server answers it with any status"
     )
+    follow_redirects: bool = Field(default=False, description=FOLLOW_REDIRECTS_DESCRIPTION)
 
 
 class StatusCodeParams(RequestParams):
@@ -180,10 +239,41 @@ class StatusCodeParams(RequestParams):
 
 
 class ResponseJsonParams(RequestParams):
-    expected_json: dict[str, Any] = Field(
-        description="Every key must be in the answer with an equal value; nested objects "
-        "are compared the same way, lists element by element."
+    """The reference's form (`expected_key`, `expected_value`) or ours (`expected_json`)."""
+
+    path: HttpPath = Field(
+        validation_alias=AliasChoices("endpoint", "path"),
+        description="The path to ask; the reference autograder's `endpoint`, also "
+        "accepted as `path`",
     )
+    expected_json: dict[str, Any] | None = Field(
+        default=None,
+        description="Every key must be in the answer with an equal value; nested objects "
+        "are compared the same way, lists element by element.",
+    )
+    expected_key: str | None = Field(
+        default=None,
+        description="The reference's check: the answer is a JSON object whose value at "
+        "this key equals `expected_value` (Python ==, so 1 equals true and 1.0; a missing "
+        "key equals null).",
+    )
+    expected_value: Any = None
+    expected_status: int | None = Field(
+        default=200,
+        ge=100,
+        le=599,
+        description="The status the answer must have before its JSON is looked at; "
+        "null accepts any",
+    )
+    follow_redirects: bool = Field(default=True, description=FOLLOW_REDIRECTS_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _one_expectation(self) -> "ResponseJsonParams":
+        if (self.expected_json is None) == (self.expected_key is None):
+            raise ValueError("give either expected_json or expected_key with expected_value")
+        if self.expected_key is None and "expected_value" in self.model_fields_set:
+            raise ValueError("expected_value needs expected_key")
+        return self
 
 
 class HeadersParams(RequestParams):
@@ -198,6 +288,7 @@ class HttpRequest:
     path: str
     headers: dict[str, str]
     body: str | None
+    follow_redirects: bool = False
 
     @property
     def label(self) -> str:
@@ -223,6 +314,8 @@ class JsonDifference:
     actual: Any
     missing: bool = False
 
+
+Facts = dict[str, Any]  # what a message about an answer may say
 
 # What went wrong before there was an answer to grade: (verdict, catalogue key).
 _PROBLEMS: dict[str, tuple[TestVerdict, str]] = {
@@ -281,6 +374,7 @@ def _probe_spec(params: ServerParams, ready_path: str, request: HttpRequest) -> 
         "startup_timeout_ms": params.startup_timeout_ms,
         "request_timeout_ms": params.request_timeout_ms,
         "body_limit": BODY_LIMIT_BYTES,
+        "max_redirects": MAX_REDIRECTS if request.follow_redirects else 0,
         "request": {
             "method": request.method,
             "path": request.path,
@@ -407,28 +501,64 @@ def _status_outcome(
     )
 
 
-def _json_outcome(
-    ctx: GradeContext, request: HttpRequest, answer: Response, expected_json: dict[str, Any]
-) -> TestOutcome:
-    facts: dict[str, Any] = {
+def _json_facts(ctx: GradeContext, request: HttpRequest, answer: Response, expected: Any) -> Facts:
+    return {
         "request": request.label,
         "status": answer.status,
-        "expected": json.dumps(expected_json, indent=2, ensure_ascii=False),
+        "expected": json.dumps(expected, indent=2, ensure_ascii=False),
         "actual": shown(ctx, answer.body),
     }
+
+
+def _parsed_body(ctx: GradeContext, answer: Response, facts: Facts) -> Any:
+    """The answer's JSON, or the failing outcome when it has none to check."""
     if answer.body_truncated:
         return _graded(ctx, answer, False, "api.failed.too_long", limit=BODY_LIMIT_BYTES, **facts)
     try:
-        received = json.loads(answer.body)
+        return json.loads(answer.body)
     except ValueError:
         start = _short(json.dumps(answer.body, ensure_ascii=False))
         return _graded(ctx, answer, False, "api.failed.not_json", body_start=start, **facts)
+
+
+def _json_outcome(
+    ctx: GradeContext, request: HttpRequest, answer: Response, expected_json: dict[str, Any]
+) -> TestOutcome:
+    facts = _json_facts(ctx, request, answer, expected_json)
+    received = _parsed_body(ctx, answer, facts)
+    if isinstance(received, TestOutcome):
+        return received
     differences = json_differences(expected_json, received)
     if not differences:
         return _graded(ctx, answer, True, "api.passed.json", **facts)
     lines = [_difference_line(ctx, difference) for difference in differences]
     listed = _listed(ctx, lines)
     return _graded(ctx, answer, False, "api.failed.json", differences=listed, **facts)
+
+
+def _key_outcome(
+    ctx: GradeContext, request: HttpRequest, answer: Response, key: str, value: Any
+) -> TestOutcome:
+    """The reference's rule: a JSON object whose `key` holds a value == `value`, where a
+    missing key holds null (dict.get)."""
+    facts = _json_facts(ctx, request, answer, {key: value})
+    received = _parsed_body(ctx, answer, facts)
+    if isinstance(received, TestOutcome):
+        return received
+    if not isinstance(received, dict):
+        return _graded(ctx, answer, False, "api.failed.not_object", **facts)
+    actual = received.get(key)
+    texts = {"field": json.dumps(key, ensure_ascii=False), "value": _json_text(value)}
+    if actual == value:
+        return _graded(ctx, answer, True, "api.passed.json_key", **texts, **facts)
+    if key not in received:
+        return _graded(ctx, answer, False, "api.failed.json_key_missing", **texts, **facts)
+    found = _json_text(actual)
+    return _graded(ctx, answer, False, "api.failed.json_key", found=found, **texts, **facts)
+
+
+def _json_text(value: Any) -> str:
+    return _short(json.dumps(value, ensure_ascii=False))
 
 
 def _headers_outcome(
@@ -528,7 +658,7 @@ def _http_request(params: RequestParams) -> HttpRequest:
         body = json.dumps(params.json_body, ensure_ascii=False)
         if not any(name.lower() == "content-type" for name in headers):
             headers["Content-Type"] = "application/json"
-    return HttpRequest(params.method, params.path, headers, body)
+    return HttpRequest(params.method, params.path, headers, body, params.follow_redirects)
 
 
 Judge = Callable[[Response], TestOutcome]
@@ -543,7 +673,7 @@ async def _graded_answer(
 
 
 async def health_check(ctx: GradeContext, params: HealthCheckParams) -> TestOutcome:
-    request = HttpRequest("GET", params.path, {}, None)
+    request = HttpRequest("GET", params.path, {}, None, params.follow_redirects)
     return await _graded_answer(
         ctx,
         params,
@@ -571,8 +701,20 @@ async def check_status_code(ctx: GradeContext, params: StatusCodeParams) -> Test
 
 async def check_response_json(ctx: GradeContext, params: ResponseJsonParams) -> TestOutcome:
     return await _ask_and_judge(
-        ctx, params, lambda req, answer: _json_outcome(ctx, req, answer, params.expected_json)
+        ctx, params, lambda req, answer: _response_json_outcome(ctx, params, req, answer)
     )
+
+
+def _response_json_outcome(
+    ctx: GradeContext, params: ResponseJsonParams, request: HttpRequest, answer: Response
+) -> TestOutcome:
+    # The reference scores 0 for any status but 200 before reading the JSON.
+    if params.expected_status is not None and answer.status != params.expected_status:
+        return _status_outcome(ctx, request, answer, params.expected_status)
+    if params.expected_json is not None:
+        return _json_outcome(ctx, request, answer, params.expected_json)
+    # The params' validator makes expected_key present when expected_json is not.
+    return _key_outcome(ctx, request, answer, str(params.expected_key), params.expected_value)
 
 
 async def check_headers(ctx: GradeContext, params: HeadersParams) -> TestOutcome:

@@ -1,19 +1,37 @@
 """The `input_output` template: run the program with given stdin and check how it behaves:
 what it prints (expect_output), that it ends cleanly (dont_fail), or a file it writes in
-its working directory (expect_file_artifact)."""
+its working directory (expect_file_artifact).
+
+Each function scores as the reference autograder's function of the same name, and takes
+its parameter names (`normalization`, `match_mode`, `user_input`) beside ours
+(`normalize`, `match`, `inputs`): 100 or 0, the whole output compared after the
+reference's normalization (output_compare's "strip") unless a parameter says otherwise.
+"""
 
 from pathlib import PurePosixPath
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import regex
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from contracts.sandbox import RunRequest, RunResult
 from shared.grading.errors import GradingError
 from shared.grading.messages import say
 from shared.grading.ports import GradeContext, ProgramRunner
 from shared.grading.templates.base import Template, TestFunction, TestOutcome, amended
-from shared.grading.templates.output_compare import NormalizeMode, first_difference
+from shared.grading.templates.output_compare import (
+    Difference,
+    NormalizeMode,
+    first_difference,
+    strip_normalized,
+)
 from shared.grading.templates.program_run import (
     Limits,
     ProgramParams,
@@ -24,11 +42,60 @@ from shared.grading.templates.program_run import (
     shown,
 )
 
+NORMALIZATION_DESCRIPTION = (
+    "The reference autograder's switch: true (default) compares the texts after unifying "
+    "line endings, removing each line's trailing whitespace and the whole text's leading "
+    "and trailing whitespace; false compares them exactly. `normalize` picks another mode."
+)
+NORMALIZE_DESCRIPTION = (
+    '"strip" (as `normalization: true`), "none" (as false), "trailing_whitespace", '
+    '"case_insensitive" or "whitespace"; give it instead of `normalization`.'
+)
+
+
+def _one_normalization_switch(data: Any) -> Any:
+    """`normalization` (the reference's) and `normalize` (ours) set the same thing."""
+    if isinstance(data, dict) and "normalization" in data and "normalize" in data:
+        raise ValueError("give either 'normalization' or 'normalize', not both")
+    return data
+
+
+def _compared_as(normalization: bool, normalize: NormalizeMode | None) -> NormalizeMode:
+    if normalize is not None:
+        return normalize
+    return "strip" if normalization else "none"
+
 
 class ExpectOutputParams(ProgramParams):
     expected_output: str
     expected_exit_code: int | None = None
-    normalize: NormalizeMode = "trailing_whitespace"
+    normalization: bool = Field(default=True, description=NORMALIZATION_DESCRIPTION)
+    normalize: NormalizeMode | None = Field(default=None, description=NORMALIZE_DESCRIPTION)
+
+    _one_switch = model_validator(mode="before")(_one_normalization_switch)
+
+    @property
+    def mode(self) -> NormalizeMode:
+        return _compared_as(self.normalization, self.normalize)
+
+
+class DontFailParams(ProgramParams):
+    user_input: str | None = Field(
+        default=None,
+        description="The reference autograder's single stdin line; give it or `inputs`.",
+    )
+
+    @field_validator("user_input")
+    @classmethod
+    def _not_with_inputs(cls, user_input: str | None, info: ValidationInfo) -> str | None:
+        if user_input is not None and info.data.get("inputs"):
+            raise ValueError("give either 'user_input' or 'inputs', not both")
+        return user_input
+
+    @property
+    def stdin_lines(self) -> list[str]:
+        # The reference sends no line for an empty user_input (stdin is then one "\n").
+        return [self.user_input] if self.user_input else self.inputs
 
 
 def _workspace_path(path: str) -> str:
@@ -45,38 +112,62 @@ ArtifactMatch = Literal["exact", "contains", "regex"]
 
 
 class ExpectFileArtifactParams(ProgramParams):
-    # `match` comes before `normalize` and `expected_content`: their validators read it.
+    # `match_mode` and the normalization switches come before `expected_content`: its
+    # validator reads them.
     artifact_path: Annotated[str, AfterValidator(_workspace_path)] = Field(
         description="The file the program writes, relative to its working directory"
     )
-    match: ArtifactMatch = Field(
+    match_mode: ArtifactMatch = Field(
         default="exact",
-        description='"exact": the whole file (after `normalize`); "contains": the file '
-        'contains `expected_content`; "regex": re.search of the pattern `expected_content`',
+        validation_alias=AliasChoices("match_mode", "match"),
+        description='"exact": the whole file; "contains": the file contains '
+        '`expected_content`; "regex": re.search of the pattern `expected_content`. '
+        "Also accepted as `match`.",
     )
-    normalize: NormalizeMode = Field(
-        default="trailing_whitespace", description='As in expect_output; only for "exact"'
+    normalization: bool = Field(
+        default=True,
+        description="As in expect_output, in every match_mode: both the file and "
+        "`expected_content` (even a pattern) are normalized before they are compared.",
+    )
+    normalize: NormalizeMode | None = Field(
+        default=None, description='As in expect_output; only for match_mode "exact"'
     )
     expected_content: str
     expected_exit_code: int | None = None
+    delete_before_run: bool = Field(
+        default=False,
+        description="Delete the file before the run, so only a file this run writes "
+        "counts (not a copy shipped with the submission or left by an earlier test). "
+        "The reference autograder checks the file as it is after the run.",
+    )
+
+    _one_switch = model_validator(mode="before")(_one_normalization_switch)
 
     @field_validator("normalize")
     @classmethod
-    def _normalize_only_when_exact(cls, normalize: NormalizeMode, info: ValidationInfo) -> str:
-        # Runs only when given: a default is not validated.
-        if info.data.get("match", "exact") != "exact":
-            raise ValueError('applies only to match "exact"; a regex can use flags like (?i)')
+    def _normalize_only_when_exact(
+        cls, normalize: NormalizeMode | None, info: ValidationInfo
+    ) -> NormalizeMode | None:
+        if normalize is not None and info.data.get("match_mode", "exact") != "exact":
+            raise ValueError('applies only to match_mode "exact"; a regex can use flags like (?i)')
         return normalize
 
     @field_validator("expected_content")
     @classmethod
     def _valid_pattern(cls, content: str, info: ValidationInfo) -> str:
-        if info.data.get("match") == "regex":
-            try:
-                regex.compile(content)
-            except regex.error as error:
-                raise ValueError(f"not a valid regular expression: {error}") from None
+        if info.data.get("match_mode") != "regex":
+            return content
+        # Normalization reaches the pattern too: the normalized one is what is searched.
+        normalized = info.data.get("normalization", True)
+        try:
+            regex.compile(strip_normalized(content) if normalized else content)
+        except regex.error as error:
+            raise ValueError(f"not a valid regular expression: {error}") from None
         return content
+
+    @property
+    def mode(self) -> NormalizeMode:
+        return _compared_as(self.normalization, self.normalize)
 
 
 async def expect_output(ctx: GradeContext, params: ExpectOutputParams) -> TestOutcome:
@@ -88,9 +179,9 @@ async def expect_output(ctx: GradeContext, params: ExpectOutputParams) -> TestOu
     return _compare_output(ctx, params, result)
 
 
-async def dont_fail(ctx: GradeContext, params: ProgramParams) -> TestOutcome:
+async def dont_fail(ctx: GradeContext, params: DontFailParams) -> TestOutcome:
     limits = limits_for(ctx, params)
-    result = await run_program(ctx, params, limits)
+    result = await run_program(ctx, params, limits, inputs=params.stdin_lines)
     failure = run_failure(ctx, result, limits, expected_exit_code=None)
     if failure is not None:
         return failure
@@ -99,7 +190,8 @@ async def dont_fail(ctx: GradeContext, params: ProgramParams) -> TestOutcome:
 
 async def expect_file_artifact(ctx: GradeContext, params: ExpectFileArtifactParams) -> TestOutcome:
     limits = limits_for(ctx, params)
-    await _remove_artifact(ctx, params.artifact_path, limits)
+    if params.delete_before_run:
+        await _remove_artifact(ctx, params.artifact_path, limits)
     result = await run_program(ctx, params, limits)
     failure = run_failure(ctx, result, limits, params.expected_exit_code)
     if failure is not None:
@@ -115,38 +207,25 @@ async def expect_file_artifact(ctx: GradeContext, params: ExpectFileArtifactPara
 def _compare_output(
     ctx: GradeContext, params: ExpectOutputParams, result: RunResult
 ) -> TestOutcome:
-    diff_line = first_difference(params.expected_output, result.stdout, params.normalize)
-    if diff_line is None:
+    difference = first_difference(params.expected_output, result.stdout, params.mode)
+    if difference is None:
         message = say(ctx, "input_output.expected_output_printed")
         return measured_outcome(ctx, result, 100, "passed", message)
-    message = say(ctx, "input_output.wrong_output", line=diff_line)
-    if params.normalize != "whitespace":
-        message += "\n" + _line_pair(ctx, params.expected_output, result.stdout, diff_line)
+    message = say(ctx, "input_output.wrong_output", line=difference.line)
+    message += _line_pair(ctx, difference, "input_output.output_ended")
     outcome = measured_outcome(ctx, result, 0, "failed", message)
     expected = shown(ctx, params.expected_output)
-    return amended(outcome, expected=expected, first_diff_line=diff_line)
+    return amended(outcome, expected=expected, first_diff_line=difference.line)
 
 
-def _line_pair(
-    ctx: GradeContext,
-    expected: str,
-    actual: str,
-    number: int,
-    ended: str = "input_output.output_ended",
-) -> str:
-    return say(
-        ctx,
-        "input_output.expected_and_got",
-        expected=_line(ctx, expected, number, ended),
-        actual=_line(ctx, actual, number, ended),
+def _line_pair(ctx: GradeContext, difference: Difference, ended: str) -> str:
+    """The differing line of each text, on lines of their own after the message."""
+    if difference.lines is None:
+        return ""
+    expected, actual = (
+        say(ctx, ended) if text is None else repr(text) for text in difference.lines
     )
-
-
-def _line(ctx: GradeContext, text: str, number: int, ended: str) -> str:
-    lines = text.splitlines()
-    if number > len(lines):
-        return say(ctx, ended)
-    return repr(lines[number - 1])
+    return "\n" + say(ctx, "input_output.expected_and_got", expected=expected, actual=actual)
 
 
 async def _remove_artifact(ctx: GradeContext, path: str, limits: Limits) -> None:
@@ -188,13 +267,16 @@ def _pattern_found(pattern: str, text: str) -> bool:
 def _compare_artifact(
     ctx: GradeContext, params: ExpectFileArtifactParams, result: RunResult, content: str
 ) -> TestOutcome:
-    if params.match == "exact":
+    if params.match_mode == "exact":
         return _compare_artifact_exactly(ctx, params, result, content)
-    if params.match == "contains":
-        passed = params.expected_content in content
+    expected, actual = params.expected_content, content
+    if params.normalization:  # the reference normalizes the text and the pattern alike
+        expected, actual = strip_normalized(expected), strip_normalized(actual)
+    if params.match_mode == "contains":
+        passed = expected in actual
         key = "input_output.artifact_contains" if passed else "input_output.artifact_lacks_text"
     else:
-        passed = _pattern_found(params.expected_content, content)
+        passed = _pattern_found(expected, actual)
         key = (
             "input_output.artifact_matches_pattern"
             if passed
@@ -207,17 +289,15 @@ def _compare_artifact(
 def _compare_artifact_exactly(
     ctx: GradeContext, params: ExpectFileArtifactParams, result: RunResult, content: str
 ) -> TestOutcome:
-    expected, path = params.expected_content, params.artifact_path
-    diff_line = first_difference(expected, content, params.normalize)
-    if diff_line is None:
+    path = params.artifact_path
+    difference = first_difference(params.expected_content, content, params.mode)
+    if difference is None:
         message = say(ctx, "input_output.artifact_as_expected", path=path)
         return _artifact_outcome(ctx, params, result, content, message, passed=True)
-    message = say(ctx, "input_output.artifact_differs", path=path, line=diff_line)
-    if params.normalize != "whitespace":
-        ended = "input_output.file_ended"
-        message += "\n" + _line_pair(ctx, expected, content, diff_line, ended)
+    message = say(ctx, "input_output.artifact_differs", path=path, line=difference.line)
+    message += _line_pair(ctx, difference, "input_output.file_ended")
     outcome = _artifact_outcome(ctx, params, result, content, message, passed=False)
-    return amended(outcome, first_diff_line=diff_line)
+    return amended(outcome, first_diff_line=difference.line)
 
 
 def _artifact_outcome(
@@ -247,13 +327,13 @@ DONT_FAIL = TestFunction(
     name="dont_fail",
     description="Runs the program with the given stdin lines; passes when it exits with "
     "code 0 within the limits.",
-    params_model=ProgramParams,
+    params_model=DontFailParams,
     run=dont_fail,
 )
 EXPECT_FILE_ARTIFACT = TestFunction(
     name="expect_file_artifact",
-    description="Runs the program like expect_output, then checks a file it wrote in its "
-    "working directory (removed before the run, so only this run's file counts).",
+    description="Runs the program like expect_output, then checks a file in its working "
+    "directory (with delete_before_run, only a file this run wrote counts).",
     params_model=ExpectFileArtifactParams,
     run=expect_file_artifact,
 )

@@ -99,7 +99,9 @@ def resolve_command(command: str | dict[str, str], language: str) -> str:
 
 
 def stdin_for(inputs: list[str]) -> str:
-    return "".join(f"{line}\n" for line in inputs)
+    # As the reference autograder's `echo`: the lines joined, then one newline, so no
+    # inputs is one empty line (a program reading a line gets "", not end of input).
+    return "\n".join(inputs) + "\n"
 
 
 def run_request(command: str, inputs: list[str], limits: Limits) -> RunRequest:
@@ -114,11 +116,15 @@ def run_request(command: str, inputs: list[str], limits: Limits) -> RunRequest:
     )
 
 
-async def run_program(ctx: GradeContext, params: ProgramParams, limits: Limits) -> RunResult:
+async def run_program(
+    ctx: GradeContext, params: ProgramParams, limits: Limits, inputs: list[str] | None = None
+) -> RunResult:
+    """Runs the program on `inputs` (by default the test's `inputs`) as stdin lines."""
     if ctx.runner is None:
         raise GradingError("this test runs the program, but no sandbox was provided")
     command = resolve_command(params.program_command, ctx.language)
-    return await ctx.runner.run(run_request(command, params.inputs, limits))
+    stdin_lines = params.inputs if inputs is None else inputs
+    return await ctx.runner.run(run_request(command, stdin_lines, limits))
 
 
 def run_failure(
@@ -127,7 +133,11 @@ def run_failure(
     """Why the run already fails the test before its output is looked at; None if it ran."""
     if result.verdict in _LIMIT_VERDICTS:
         return _limit_outcome(ctx, result.verdict, result, limits)
-    if any(marker in result.stderr for marker in OUT_OF_MEMORY_MARKERS):
+    # Only a run that did not end cleanly: exit code 0 passes, as in the reference, even
+    # when stderr mentions MemoryError.
+    if not _exited_as_expected(result, None) and any(
+        marker in result.stderr for marker in OUT_OF_MEMORY_MARKERS
+    ):
         return _limit_outcome(ctx, Verdict.MEMORY_LIMIT, result, limits)
     if not _exited_as_expected(result, expected_exit_code):
         message = _crash_message(ctx, result, expected_exit_code) + _stderr_tail(ctx, result)

@@ -1,20 +1,25 @@
 """The `static_analysis` template: checks that read the source code's syntax trees, with
 no sandbox.
 
-- `forbidden_import`: passes when no checked file imports any of `imports`.
+- `forbidden_import`: passes when no checked file imports any of `forbidden_imports`.
 - `forbidden_keyword`: passes when no checked file contains any construct named by
-  `keywords` (see static_keywords for the vocabulary) or matched by a custom `rules` entry.
-- `required_keyword`: passes when each keyword or rule is found at least once.
+  `forbidden_keywords` (see static_keywords for the vocabulary) or matched by a rule of
+  `custom_ast_grep_rules`.
+- `required_keyword`: passes when each of `keywords` or `rules` is found at least once.
 
-A forbidden check passes (100) when nothing forbidden is found, so as a penalty test it
-takes nothing away from a clean submission; it fails (0) naming each violation with its
-file and line. Every check reads the trees of ctx.parsed, parsed once per submission.
+The two forbidden checks score as the reference autograder's functions of those names,
+and take its parameter names (ours, `imports`, `keywords` and `rules`, are accepted
+too): 100 when nothing forbidden is found, so as a penalty test it takes nothing away
+from a clean submission; 0 naming each violation with its file and line. An empty list
+forbids nothing and passes. Every check reads the trees of ctx.parsed, parsed once per
+submission.
 
 Decisions:
 - The checked files are every source file of the submission's language, or only the
-  test's `file`. No source file, or a missing `file`, fails the check: nothing could be
-  confirmed. A syntax error does not: the parser recovers, the rest is checked, and the
-  message says so.
+  test's `file`. No source file, or a missing `file`, passes a forbidden check (as in
+  the reference: nothing forbidden can be in it) and fails required_keyword (nothing
+  could be confirmed). A syntax error fails neither: the parser recovers, the rest is
+  checked, and the message says so.
 - The language is unknown when a config is checked, so keywords are validated against
   every language's vocabulary; a keyword that means nothing in the submission's language
   (a comprehension in Java) is skipped at run time with a note in the message.
@@ -32,6 +37,7 @@ from typing import Annotated, Any
 from ast_grep_py import SgRoot
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -174,26 +180,49 @@ class StaticParams(BaseModel):
         description="Check only this file (the test's `file`); by default every source "
         "file of the submission's language.",
     )
+    submission_language: str | None = Field(
+        default=None,
+        description="Accepted from reference configs and not used: the submission's own "
+        "language always decides, as it does there when known.",
+    )
 
 
 class ForbiddenImportParams(StaticParams):
     imports: list[Annotated[str, Field(min_length=1)]] = Field(
-        min_length=1,
+        validation_alias=AliasChoices("forbidden_imports", "imports"),
         description='Module names; "os" also forbids "os.path", "java.util" also '
-        '"java.util.Scanner", "stdio.h" (or "stdio") the header.',
+        '"java.util.Scanner", "stdio.h" (or "stdio") the header. An empty list forbids '
+        "nothing. Also accepted as `imports`.",
+    )
+
+
+KEYWORDS_DESCRIPTION = f"Constructs by name: {', '.join(sorted(ALL_KEYWORDS))}."
+RULES_DESCRIPTION = (
+    'ast-grep patterns ("$A.sort()"), rule objects, or {"rule": ..., "constraints": ...}; '
+    'objects may add "message" and "language".'
+)
+RuleList = list[Annotated[RuleSpec, AfterValidator(_valid_rule)]]
+
+
+class ForbiddenKeywordParams(StaticParams):
+    """The reference's names first; none given forbids nothing (the test passes)."""
+
+    keywords: list[Keyword] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("forbidden_keywords", "keywords"),
+        description=KEYWORDS_DESCRIPTION + " Also accepted as `keywords`.",
+    )
+    rules: RuleList = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("custom_ast_grep_rules", "rules"),
+        description=RULES_DESCRIPTION + " Also accepted as `rules`.",
     )
 
 
 class KeywordParams(StaticParams):
-    keywords: list[Keyword] = Field(
-        default_factory=list,
-        description=f"Constructs by name: {', '.join(sorted(ALL_KEYWORDS))}.",
-    )
-    rules: list[Annotated[RuleSpec, AfterValidator(_valid_rule)]] = Field(
-        default_factory=list,
-        validate_default=True,
-        description='ast-grep patterns ("$A.sort()"), rule objects, or {"rule": ..., '
-        '"constraints": ...}; objects may add "message" and "language".',
+    keywords: list[Keyword] = Field(default_factory=list, description=KEYWORDS_DESCRIPTION)
+    rules: RuleList = Field(
+        default_factory=list, validate_default=True, description=RULES_DESCRIPTION
     )
 
     @field_validator("rules")
@@ -220,31 +249,37 @@ class Scope:
         return ", ".join(parsed.path for parsed in self.files)
 
 
-def files_in_scope(ctx: GradeContext, file: str | None) -> Scope | TestOutcome:
-    """The files to check, or the outcome saying why nothing can be checked."""
+def files_in_scope(
+    ctx: GradeContext, file: str | None, absent_passes: bool = False
+) -> Scope | TestOutcome:
+    """The files to check, or the outcome saying why nothing can be checked. With
+    `absent_passes` (the forbidden checks, as in the reference autograder) no file to
+    check passes: nothing forbidden can be in it."""
     parsed = parsed_submission(ctx)
     if parsed.language is None:
         return _error(say(ctx, "static_analysis.unsupported_language", language=ctx.language))
     language = LANGUAGE_NAMES[parsed.language]
     if file is not None and file not in parsed.files:
-        return _file_problem(ctx, file, language, parsed.unreadable)
+        return _file_problem(ctx, file, language, parsed.unreadable, absent_passes)
     files = [parsed.files[file]] if file else list(parsed.files.values())
     if not files:
-        return _failed(say(ctx, "static_analysis.no_source_file", language=language))
+        message = say(ctx, "static_analysis.no_source_file", language=language)
+        return _passed(message) if absent_passes else _failed(message)
     unread = {} if file else parsed.unreadable
     notes = [_unreadable_note(ctx, path, why) for path, why in unread.items()]
     return Scope(parsed.language, files, notes + _syntax_notes(ctx, files))
 
 
 def _file_problem(
-    ctx: GradeContext, file: str, language: str, unreadable: dict[str, str]
+    ctx: GradeContext, file: str, language: str, unreadable: dict[str, str], absent_passes: bool
 ) -> TestOutcome:
     if file in unreadable:
         reason = unreadable[file]
         return _error(say(ctx, "static_analysis.file_unreadable", file=file, reason=reason))
     if file in ctx.files:
         return _error(say(ctx, "static_analysis.not_source_file", file=file, language=language))
-    return _failed(say(ctx, "static_analysis.file_missing", file=file))
+    message = say(ctx, "static_analysis.file_missing", file=file)
+    return _passed(message) if absent_passes else _failed(message)
 
 
 def _unreadable_note(ctx: GradeContext, path: str, reason: str) -> str:
@@ -268,7 +303,7 @@ class Wanted:
 
 
 def wanted_constructs(
-    ctx: GradeContext, params: KeywordParams, language: str
+    ctx: GradeContext, params: KeywordParams | ForbiddenKeywordParams, language: str
 ) -> tuple[list[Wanted], list[str]]:
     """What to look for in `language`, and notes on what does not apply there."""
     keywords, skipped_keywords = _wanted_keywords(ctx, params.keywords, language)
@@ -394,7 +429,9 @@ def _error(message: str) -> TestOutcome:
 
 
 async def forbidden_import(ctx: GradeContext, params: ForbiddenImportParams) -> TestOutcome:
-    scope = files_in_scope(ctx, params.file)
+    if not params.imports:
+        return _passed(say(ctx, "static_analysis.nothing_forbidden"))
+    scope = files_in_scope(ctx, params.file, absent_passes=True)
     if isinstance(scope, TestOutcome):
         return scope
     violations = _import_violations(ctx, scope, params.imports)
@@ -417,8 +454,10 @@ def _import_violations(ctx: GradeContext, scope: Scope, forbidden: list[str]) ->
     ]
 
 
-async def forbidden_keyword(ctx: GradeContext, params: KeywordParams) -> TestOutcome:
-    scope = files_in_scope(ctx, params.file)
+async def forbidden_keyword(ctx: GradeContext, params: ForbiddenKeywordParams) -> TestOutcome:
+    if not params.keywords and not params.rules:
+        return _passed(say(ctx, "static_analysis.nothing_forbidden"))
+    scope = files_in_scope(ctx, params.file, absent_passes=True)
     if isinstance(scope, TestOutcome):
         return scope
     wanted, notes = wanted_constructs(ctx, params, scope.language)
@@ -454,7 +493,7 @@ FORBIDDEN_KEYWORD = TestFunction(
     name="forbidden_keyword",
     description="Passes when the source files contain none of the given constructs "
     "(loops, eval, recursion, ...) and match none of the given ast-grep rules.",
-    params_model=KeywordParams,
+    params_model=ForbiddenKeywordParams,
     run=forbidden_keyword,
 )
 REQUIRED_KEYWORD = TestFunction(

@@ -16,6 +16,11 @@ to the syntax that expresses it there:
 | exec | exec() | - | - | - | - |
 | recursion | a function or method that calls itself directly ||||
 
+The reference autograder's names are accepted too, each meaning exactly its rule there:
+`for_loop` (the classic for statement only: not for-each, for-in/of or range-for),
+`while_loop`, `do_while_loop` (c, cpp), `eval_call` (python, javascript), `exec_call`
+(python). A name that has no rule in the submission's language is skipped, as there.
+
 Recursion is direct only: a call by the function's own name (or `self.`/`this.` name);
 mutual recursion and C++ methods defined outside their class (`A::f`) are not found.
 Methods like `forEach` or `map` are ordinary calls, not loops; forbid them with a rule.
@@ -152,6 +157,7 @@ _PYTHON_COMPREHENSIONS = (
     _kind("static_analysis.construct.dict_comprehension", "dictionary_comprehension"),
     _kind("static_analysis.construct.generator_expression", "generator_expression"),
 )
+_PYTHON_EVAL = _call("static_analysis.construct.eval_call", "call", "eval")
 _PYTHON: Vocabulary = {
     "for": (_FOR,),
     "for_each": (_FOR,),
@@ -161,7 +167,7 @@ _PYTHON: Vocabulary = {
     "dict_comprehension": _PYTHON_COMPREHENSIONS[2:3],
     "generator_expression": _PYTHON_COMPREHENSIONS[3:],
     "comprehension": _PYTHON_COMPREHENSIONS,
-    "eval": (_call("static_analysis.construct.eval_call", "call", "eval"),),
+    "eval": (_PYTHON_EVAL,),
     "exec": (_call("static_analysis.construct.exec_call", "call", "exec"),),
     "recursion": (_recursion(_PYTHON_RECURSION),),
 }
@@ -182,6 +188,7 @@ def _for_in_or_of(operator: str, description_key: str) -> Construct:
 
 _FOR_IN = _for_in_or_of("in", "static_analysis.construct.for_in_loop")
 _FOR_OF = _for_in_or_of("of", "static_analysis.construct.for_of_loop")
+_JAVASCRIPT_EVAL = _call("static_analysis.construct.eval_call", "call_expression", "eval")
 _JAVASCRIPT: Vocabulary = {
     "for": (_FOR, _FOR_IN, _FOR_OF),
     "for_each": (_FOR_IN, _FOR_OF),
@@ -189,7 +196,7 @@ _JAVASCRIPT: Vocabulary = {
     "for_of": (_FOR_OF,),
     "while": (_WHILE,),
     "do_while": (_DO_WHILE,),
-    "eval": (_call("static_analysis.construct.eval_call", "call_expression", "eval"),),
+    "eval": (_JAVASCRIPT_EVAL,),
     "recursion": (_recursion(_JAVASCRIPT_RECURSION),),
 }
 _C: Vocabulary = {
@@ -201,12 +208,28 @@ _C: Vocabulary = {
 _CPP_RANGE_FOR = _kind("static_analysis.construct.range_for_loop", "for_range_loop")
 _CPP = {**_C, "for": (_FOR, _CPP_RANGE_FOR), "for_each": (_CPP_RANGE_FOR,)}
 
+# The reference autograder's keyword names, per language, as its rules define them.
+_REFERENCE_NAMES: dict[str, Vocabulary] = {
+    "python": {
+        "for_loop": (_FOR,),
+        "while_loop": (_WHILE,),
+        "eval_call": (_PYTHON_EVAL,),
+        "exec_call": _PYTHON["exec"],
+    },
+    "java": {"for_loop": (_FOR,), "while_loop": (_WHILE,)},
+    "javascript": {"for_loop": (_FOR,), "while_loop": (_WHILE,), "eval_call": (_JAVASCRIPT_EVAL,)},
+    "c": {"for_loop": (_FOR,), "while_loop": (_WHILE,), "do_while_loop": (_DO_WHILE,)},
+    "cpp": {"for_loop": (_FOR,), "while_loop": (_WHILE,), "do_while_loop": (_DO_WHILE,)},
+}
 KEYWORDS: dict[str, Vocabulary] = {
-    "python": _with_loops(_PYTHON, "for", "while", "comprehension"),
-    "java": _with_loops(_JAVA, "for", "while", "do_while"),
-    "javascript": _with_loops(_JAVASCRIPT, "for", "while", "do_while"),
-    "c": _with_loops(_C, "for", "while", "do_while"),
-    "cpp": _with_loops(_CPP, "for", "while", "do_while"),
+    language: {**vocabulary, **_REFERENCE_NAMES[language]}
+    for language, vocabulary in {
+        "python": _with_loops(_PYTHON, "for", "while", "comprehension"),
+        "java": _with_loops(_JAVA, "for", "while", "do_while"),
+        "javascript": _with_loops(_JAVASCRIPT, "for", "while", "do_while"),
+        "c": _with_loops(_C, "for", "while", "do_while"),
+        "cpp": _with_loops(_CPP, "for", "while", "do_while"),
+    }.items()
 }
 # Configs are checked before the submission's language is known: any language's word.
 ALL_KEYWORDS = frozenset(keyword for vocabulary in KEYWORDS.values() for keyword in vocabulary)

@@ -23,6 +23,7 @@ import json, os, socket, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 USER = {"id": 1, "name": "Ana", "tags": ["a", "b"], "address": {"city": "Recife", "zip": "50000"}}
+REDIRECTS = {"/old": "/users/1", "/loop": "/loop", "/away": "http://example.com/"}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -35,6 +36,10 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(200, "plain words", content_type="text/plain")
         elif self.path == "/crash":
             os._exit(3)
+        elif self.path in REDIRECTS:
+            self.send_response(302)
+            self.send_header("Location", REDIRECTS[self.path])
+            self.end_headers()
         else:
             self.answer(404, {"error": "not found"})
 
@@ -146,6 +151,7 @@ async def test_posted_json_comes_back_in_the_answer(ctx: GradeContext) -> None:
         path="/users",
         json_body={"name": "Bia"},
         expected_json={"created": {"name": "Bia"}, "type": "application/json"},
+        expected_status=201,
     )
 
     assert outcome.verdict == "passed", outcome.message
@@ -178,6 +184,85 @@ def test_json_subset_rules() -> None:
     assert [d.where for d in json_differences({"l": [{"x": 1}]}, {"l": [{"x": 2}]})] == ["$.l[0].x"]
     (missing,) = json_differences({"odd key": 1}, {})
     assert (missing.where, missing.missing) == ('$["odd key"]', True)
+
+
+# --- the reference autograder's names and scores ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("parameters", "score"),
+    [
+        # Reference: GET endpoint; 100 if the status is 200 (after requests follows
+        # redirects), else 0.
+        ({"endpoint": "/health"}, 100),
+        ({"endpoint": "/old"}, 100),  # 302 -> /users/1, which answers 200
+        ({"endpoint": "/nothing"}, 0),  # 404
+        ({"endpoint": "/loop"}, 0),  # requests gives up: TooManyRedirects
+        ({"endpoint": "/away"}, 0),  # a host outside the sandbox
+    ],
+)
+async def test_health_check_scores_as_the_reference(
+    ctx: GradeContext, parameters: dict[str, Any], score: int
+) -> None:
+    outcome = await run(ctx, "health_check", **parameters)
+
+    assert outcome.score == score, outcome.message
+
+
+@pytest.mark.parametrize(
+    ("parameters", "score"),
+    [
+        # Reference: status must be 200, then data.get(expected_key) == expected_value.
+        ({"endpoint": "/health", "expected_key": "status", "expected_value": "ok"}, 100),
+        ({"endpoint": "/health", "expected_key": "status", "expected_value": "OK"}, 0),
+        ({"endpoint": "/users/1", "expected_key": "id", "expected_value": True}, 100),  # 1 == True
+        ({"endpoint": "/users/1", "expected_key": "email", "expected_value": None}, 100),  # get
+        ({"endpoint": "/users/1", "expected_key": "tags", "expected_value": ["a"]}, 0),
+        ({"endpoint": "/old", "expected_key": "name", "expected_value": "Ana"}, 100),  # followed
+        ({"endpoint": "/nothing", "expected_key": "error", "expected_value": "not found"}, 0),
+        ({"endpoint": "/text", "expected_key": "a", "expected_value": None}, 0),  # not JSON
+    ],
+)
+async def test_check_response_json_scores_as_the_reference(
+    ctx: GradeContext, parameters: dict[str, Any], score: int
+) -> None:
+    outcome = await run(ctx, "check_response_json", **parameters)
+
+    assert outcome.score == score, outcome.message
+
+
+async def test_check_response_json_messages_name_the_key(ctx: GradeContext) -> None:
+    params = {"endpoint": "/users/1", "expected_key": "name", "expected_value": "Bia"}
+    wrong = await run(ctx, "check_response_json", **params)
+    missing = await run(ctx, "check_response_json", **{**params, "expected_key": "nick"})
+    not_found = await run(ctx, "check_response_json", **{**params, "endpoint": "/nothing"})
+
+    assert wrong.message == (
+        'Your server\'s JSON answer to GET /users/1 (status 200) has "name" equal to "Ana", '
+        'but this test expects "Bia".'
+    )
+    assert 'has no key "nick"' in missing.message
+    assert not_found.message.endswith("with status 404, but this test expects status 200.")
+
+
+async def test_our_own_status_check_does_not_follow_redirects(ctx: GradeContext) -> None:
+    outcome = await run(ctx, "check_status_code", endpoint="/old", expected_status=302)
+
+    assert outcome.verdict == "passed", outcome.message
+
+
+def test_check_response_json_takes_one_form_of_expectation() -> None:
+    problems = problems_of(
+        {"name": "check_response_json", "endpoint": "/x"},
+        {"name": "check_response_json", "path": "/x", "expected_json": {}, "expected_key": "a"},
+        {"name": "check_response_json", "path": "/x", "expected_json": {}, "expected_value": 1},
+    )
+
+    assert [message for _, message in problems] == [
+        "give either expected_json or expected_key with expected_value",
+        "give either expected_json or expected_key with expected_value",
+        "expected_value needs expected_key",
+    ]
 
 
 # --- check_headers --------------------------------------------------------------------

@@ -18,7 +18,6 @@ from shared.grading.templates import TestOutcome, get_template
 from tests.unit.grading.fakes import FakeRunner, context, ran
 
 FUNCTION = get_template("input_output").functions["expect_file_artifact"]
-REMOVAL_THEN_PROGRAM = 2  # the stale file is removed in a run of its own
 
 
 async def artifact(
@@ -27,7 +26,9 @@ async def artifact(
     locale: str = "en",
     **params: Any,
 ) -> tuple[TestOutcome, FakeRunner]:
-    runner = FakeRunner(ran(), result or ran(), files=files)
+    # With delete_before_run the file is removed first, in a run of its own.
+    removal = [ran()] if params.get("delete_before_run") else []
+    runner = FakeRunner(*removal, result or ran(), files=files)
     validated = FUNCTION.params_model.model_validate(
         {"artifact_path": "out.txt", "expected_content": "total: 5", **params}
     )
@@ -47,6 +48,7 @@ async def test_the_expected_file_passes_with_the_run_time_and_memory() -> None:
 async def test_the_file_is_removed_before_the_program_runs_with_the_test_parameters() -> None:
     _, runner = await artifact(
         {"out/result.txt": "total: 5"},
+        delete_before_run=True,
         artifact_path="out/result.txt",
         inputs=[2, 3],
         program_command="python3 sum.py",
@@ -205,7 +207,7 @@ def test_a_bad_regex_is_a_config_error_naming_the_parameter() -> None:
 
 def test_normalize_with_contains_or_regex_is_a_config_error() -> None:
     (problem,) = problems_of(artifact_path="out.txt", match="contains", normalize="whitespace")
-    assert problem.startswith("parameter 'normalize': applies only to match \"exact\"")
+    assert problem.startswith("parameter 'normalize': applies only to match_mode \"exact\"")
 
 
 def test_the_artifact_path_and_the_expected_content_are_required() -> None:
@@ -234,9 +236,13 @@ async def test_a_python_program_writing_a_file_is_graded_in_the_local_sandbox() 
          "artifact_path": "out.txt", "match": "regex", "expected_content": r"total: 4$"},
         {"name": "wrong", "type": "expect_file_artifact", "inputs": [1],
          "artifact_path": "out.txt", "match": "contains", "expected_content": "total: 2"},
-        # The submission brings report.txt along; the program never writes it.
-        {"name": "stale", "type": "expect_file_artifact",
+        # The submission brings report.txt along; the program never writes it. As in the
+        # reference it counts, unless delete_before_run removes it first.
+        {"name": "shipped", "type": "expect_file_artifact", "inputs": [5],
          "artifact_path": "report.txt", "expected_content": "total: 5"},
+        {"name": "stale", "type": "expect_file_artifact", "inputs": [5],
+         "artifact_path": "report.txt", "expected_content": "total: 5",
+         "delete_before_run": True},
     ]  # fmt: skip
     config = GradingConfigIn(
         external_assignment_id="artifact",
@@ -252,8 +258,11 @@ async def test_a_python_program_writing_a_file_is_graded_in_the_local_sandbox() 
     assert response["status"] == "completed", response["pipeline_execution"]
     graded = response["result_tree"]["children"]["base"]["tests"]
     verdicts = {test["name"]: test["verdict"] for test in graded}
-    assert verdicts == {"exact": "passed", "regex": "passed", "wrong": "failed", "stale": "failed"}
-    assert response["final_score"] == 50
+    assert verdicts == {
+        "exact": "passed", "regex": "passed", "wrong": "failed", "shipped": "passed",
+        "stale": "failed",
+    }  # fmt: skip
+    assert response["final_score"] == 60
 
 
 async def test_a_pattern_that_backtracks_forever_is_stopped_and_blamed_on_the_setup() -> None:

@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 
 from contracts.sandbox import RunResult, Verdict
-from shared.grading.errors import GradingError, UnknownTemplate
+from shared.grading.criteria import build_tree
+from shared.grading.errors import GradingError, InvalidCriteria, UnknownTemplate
 from shared.grading.templates import TestOutcome, get_template
 from tests.unit.grading.fakes import FakeRunner, context, ran
 
@@ -59,7 +60,7 @@ async def test_limits_default_to_the_context() -> None:
     )
     await test_function.run(ctx, test_function.params_model())
     (request,) = runner.requests
-    assert request.stdin == ""
+    assert request.stdin == "\n"  # the reference's `echo` of no input: one empty line
     assert (request.cpu_time_limit_ms, request.memory_limit_mb) == (1000, 128)
     assert request.output_limit_bytes == 10
 
@@ -245,5 +246,99 @@ def test_every_function_publishes_a_parameter_schema() -> None:
     functions = get_template("input_output").functions
     schema = functions["expect_output"].parameters_schema()
     assert schema["required"] == ["expected_output"]
-    assert {"inputs", "program_command", "normalize"} <= schema["properties"].keys()
+    names = {"inputs", "program_command", "normalization", "normalize"}
+    assert names <= schema["properties"].keys()
     assert "expected_output" not in functions["dont_fail"].parameters_schema()["properties"]
+
+
+# --- the reference autograder's rules and parameter names ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "stdout", "score"),
+    [
+        # Reference: normalization defaults to true: "\r\n" -> "\n", each line rstripped,
+        # the whole text stripped: "\n\n  1  \r\n2\t\n\n" -> "1\n2" == "1\n2" -> 100.
+        ({}, "\n\n  1  \r\n2\t\n\n", 100),
+        ({"normalization": True}, "1\n2\n", 100),
+        # normalization false: "1\n2\n" != "1\n2" -> 0.
+        ({"normalization": False}, "1\n2\n", 0),
+        ({"normalization": False}, "1\n2", 100),
+        # Ours, explicit: trailing_whitespace keeps the leading blank line -> 0.
+        ({"normalize": "trailing_whitespace"}, "\n1\n2", 0),
+    ],
+)
+async def test_expect_output_scores_as_the_reference(
+    params: dict[str, Any], stdout: str, score: int
+) -> None:
+    outcome = await expect(ran(stdout=stdout), expected_output="1\n2", **params)
+    assert outcome.score == score
+
+
+async def test_the_differing_line_counts_the_blank_lines_normalization_dropped() -> None:
+    outcome = await expect(ran(stdout="\n\n1\n5\n"), expected_output="1\n2")
+    assert outcome.first_diff_line == 4
+    assert outcome.message.endswith("Expected: '2'\nGot:      '5'")
+
+
+def test_normalization_and_normalize_are_one_choice() -> None:
+    test = {"name": "expect_output", "expected_output": "1", "normalization": False}
+    with pytest.raises(InvalidCriteria) as caught:
+        build_tree({"base": {"tests": [{**test, "normalize": "none"}]}}, ["input_output"])
+    (problem,) = caught.value.errors
+    assert problem["msg"] == "give either 'normalization' or 'normalize', not both"
+    assert problem["loc"][-1] == "parameters"
+
+
+@pytest.mark.parametrize(
+    ("params", "result", "stdin", "score"),
+    [
+        # Reference: stdin is `echo` of user_input; 100 unless the run times out, fails
+        # to compile or exits non-zero (exit code 0 is SUCCESS whatever stderr says).
+        ({"user_input": "abc"}, ran(), "abc\n", 100),
+        ({"user_input": ""}, ran(), "\n", 100),
+        ({}, ran(stderr="MemoryError"), "\n", 100),
+        ({"user_input": 7}, ran(exit_code=1, verdict=Verdict.RUNTIME_ERROR), "7\n", 0),
+        ({"user_input": "x"}, ran(exit_code=None, verdict=Verdict.TIME_LIMIT), "x\n", 0),
+    ],
+)
+async def test_dont_fail_scores_as_the_reference(
+    params: dict[str, Any], result: RunResult, stdin: str, score: int
+) -> None:
+    outcome, runner = await run("dont_fail", params, result)
+    assert outcome.score == score
+    assert runner.requests[0].stdin == stdin
+
+
+def test_user_input_and_inputs_are_one_choice() -> None:
+    test = {"name": "dont_fail", "inputs": ["1"], "user_input": "2"}
+    with pytest.raises(InvalidCriteria, match="give either 'user_input' or 'inputs'"):
+        build_tree({"base": {"tests": [test]}}, ["input_output"])
+
+
+@pytest.mark.parametrize(
+    ("params", "content", "score"),
+    [
+        # Reference: normalization (default true) applies to the file and to
+        # expected_content in every match_mode: "total: 5  \n\n" -> "total: 5", and
+        # "total: 5\n" -> "total: 5", which it contains -> 100.
+        ({"match_mode": "contains", "expected_content": "total: 5\n"}, "total: 5  \n\n", 100),
+        ({"match_mode": "contains", "expected_content": "total: 5\n", "normalization": False},
+         "total: 5  \n\n", 0),
+        # re.search("^total: 5$", "total: 5") after normalization -> 100; without it the
+        # trailing "  " stops "$" -> 0.
+        ({"match": "regex", "expected_content": "^total: 5$"}, "total: 5  \n", 100),
+        ({"match": "regex", "expected_content": "^total: 5$", "normalization": False},
+         "total: 5  \n", 0),
+        ({"expected_content": "total: 5"}, "\ntotal: 5\n", 100),
+    ],
+)  # fmt: skip
+async def test_expect_file_artifact_scores_as_the_reference(
+    params: dict[str, Any], content: str, score: int
+) -> None:
+    function = get_template("input_output").functions["expect_file_artifact"]
+    runner = FakeRunner(ran(), files={"out.txt": content})
+    validated = function.params_model.model_validate({"artifact_path": "out.txt", **params})
+    outcome = await function.run(context(runner), validated)
+    assert outcome.score == score
+    assert len(runner.requests) == 1  # the reference does not delete the file first

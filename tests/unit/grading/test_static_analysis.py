@@ -148,26 +148,38 @@ async def test_the_tests_file_key_limits_the_check_to_that_file() -> None:
     assert result.children["base"].tests[0].parameters == {"imports": ["os"]}
 
 
+async def test_a_file_that_is_not_source_code_cannot_be_checked() -> None:
+    files = {"main.py": "x = 1\n", "notes.txt": "hello"}
+    outcome = await check("forbidden_import", {"imports": ["os"], "file": "notes.txt"}, files)
+    assert (outcome.score, outcome.verdict) == (0, "error")
+    assert "notes.txt is not a Python source file" in outcome.message
+
+
 @pytest.mark.parametrize(
-    ("file", "verdict", "words"),
+    ("function", "params", "score", "verdict"),
     [
-        ("missing.py", "failed", "missing.py was not found in your submission"),
-        ("notes.txt", "error", "notes.txt is not a Python source file"),
+        # Reference: files None or [] -> 100 before any rule is tried.
+        ("forbidden_import", {"forbidden_imports": ["os"]}, 100, "passed"),
+        ("forbidden_keyword", {"forbidden_keywords": ["for_loop"]}, 100, "passed"),
+        ("required_keyword", {"keywords": ["loops"]}, 0, "failed"),
     ],
 )
-async def test_a_file_that_cannot_be_checked_is_not_a_pass(
-    file: str, verdict: str, words: str
+async def test_a_missing_file_passes_a_forbidden_check_and_fails_a_required_one(
+    function: str, params: dict[str, Any], score: int, verdict: str
 ) -> None:
-    files = {"main.py": "x = 1\n", "notes.txt": "hello"}
-    outcome = await check("forbidden_import", {"imports": ["os"], "file": file}, files)
-    assert (outcome.score, outcome.verdict) == (0, verdict)
-    assert words in outcome.message
+    files = {"main.py": "for x in []:\n    import os\n"}
+    outcome = await check(function, {**params, "file": "missing.py"}, files)
+    assert (outcome.score, outcome.verdict) == (score, verdict)
+    assert "missing.py was not found in your submission" in outcome.message
 
 
-async def test_no_source_file_of_the_language_fails() -> None:
-    outcome = await check("forbidden_keyword", {"keywords": ["loops"]}, {"Main.java": ""})
-    assert (outcome.score, outcome.verdict) == (0, "failed")
-    assert "No Python source file" in outcome.message
+async def test_no_source_file_of_the_language_passes_forbidden_and_fails_required() -> None:
+    files = {"Main.java": "class Main { void f() { for (;;) {} } }"}
+    forbidden = await check("forbidden_keyword", {"keywords": ["loops"]}, files)
+    required = await check("required_keyword", {"keywords": ["loops"]}, files)
+    assert (forbidden.score, forbidden.verdict) == (100, "passed")
+    assert (required.score, required.verdict) == (0, "failed")
+    assert "No Python source file" in required.message
 
 
 async def test_a_language_ast_grep_does_not_know_is_a_grader_error() -> None:
@@ -383,7 +395,6 @@ async def test_a_rule_for_another_language_is_skipped_with_a_note() -> None:
     ("parameters", "words"),
     [
         ({"keywords": ["forr"]}, "unknown keyword 'forr'; known: comprehension"),
-        ({"keywords": []}, "give at least one keyword or rule"),
         ({"rules": [{"kind": "no_such_kind"}]}, "Kind `no_such_kind` is invalid"),
         ({"rules": [{"kinds": "for_statement"}]}, "unknown field `kinds`"),
         ({"rules": [{"kind": "lambda", "language": "java"}]}, "not a valid ast-grep rule in Java"),
@@ -397,9 +408,83 @@ def test_bad_keywords_and_rules_are_config_errors(parameters: dict[str, Any], wo
     assert words in message
 
 
-def test_forbidden_import_needs_at_least_one_module() -> None:
-    (message,) = config_problems({"name": "forbidden_import", "imports": []})
-    assert "at least 1 item" in message
+def test_required_keyword_needs_something_to_look_for() -> None:
+    (message,) = config_problems({"name": "required_keyword", "keywords": []})
+    assert "give at least one keyword or rule" in message
+
+
+@pytest.mark.parametrize(
+    ("function", "params"),
+    [
+        ("forbidden_import", {"forbidden_imports": []}),
+        ("forbidden_keyword", {"forbidden_keywords": [], "custom_ast_grep_rules": []}),
+        ("forbidden_keyword", {}),
+    ],
+)
+async def test_forbidding_nothing_passes(function: str, params: dict[str, Any]) -> None:
+    # Reference: `if not forbidden_imports` / `if not forbidden_keywords and not
+    # custom_ast_grep_rules` -> score 100, before the files are looked at.
+    outcome = await check(function, params, {"main.py": "import os\nwhile True: pass\n"})
+    assert (outcome.score, outcome.verdict) == (100, "passed")
+    assert outcome.message == "This test forbids nothing, so there is nothing to find."
+
+
+# --- the reference autograder's names and scores -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "score"),
+    [
+        # Reference: a library found in any file -> 0; none found -> 100.
+        ("import math\nfrom os import path\n", 0),
+        ("import math\n", 100),
+    ],
+)
+async def test_forbidden_import_scores_as_the_reference(source: str, score: int) -> None:
+    params = {"forbidden_imports": ["os", "sys"], "submission_language": "python"}
+    outcome = await check("forbidden_import", params, {"main.py": source})
+    assert outcome.score == score
+
+
+@pytest.mark.parametrize(
+    ("language", "source", "keyword", "score"),
+    [
+        # Reference rules: for_loop is {"kind": "for_statement"} and nothing else, so a
+        # Java enhanced for, a JavaScript for-of and a C++ range-for pass (100).
+        ("java", JAVA_MAIN.format("for (int i = 0; i < 3; i++) {}"), "for_loop", 0),
+        ("java", JAVA_MAIN.format("for (int x : xs) {}"), "for_loop", 100),
+        ("node", "for (const x of xs) {}\n", "for_loop", 100),
+        ("node", "for (let i = 0; i < 3; i++) {}\n", "for_loop", 0),
+        ("cpp", "int main() { int xs[] = {1}; for (int x : xs) {} }\n", "for_loop", 100),
+        ("c", "int main(void) { do {} while (0); }\n", "do_while_loop", 0),
+        ("python", "while True:\n    break\n", "while_loop", 0),
+        ("python", "x = eval('1')\n", "eval_call", 0),
+        ("python", "exec('x = 1')\n", "exec_call", 0),
+        ("node", "eval('1');\n", "eval_call", 0),
+        # The reference has no do_while_loop rule for Java: the name is skipped (100).
+        ("java", JAVA_MAIN.format("do {} while (false);"), "do_while_loop", 100),
+    ],
+)
+async def test_reference_keyword_names_score_as_the_reference(
+    language: str, source: str, keyword: str, score: int
+) -> None:
+    outcome = await forbid(language, source, keyword)
+    assert outcome.score == score, outcome.message
+
+
+async def test_custom_ast_grep_rules_are_the_references_rule_objects() -> None:
+    # Reference: root.find_all(kind="while_statement") matches -> violation -> 0.
+    params = {"custom_ast_grep_rules": [{"kind": "while_statement"}]}
+    outcome = await check("forbidden_keyword", params, {"main.py": "while x:\n    pass\n"})
+    assert (outcome.score, outcome.verdict) == (0, "failed")
+
+
+def test_one_parameter_under_both_names_is_a_config_error() -> None:
+    test = {"name": "forbidden_import", "imports": ["os"], "forbidden_imports": ["os"]}
+    (message,) = config_problems(test)
+    assert message == (
+        "parameter 'imports' is given twice: 'forbidden_imports' is the same parameter"
+    )
 
 
 # --- required_keyword ---------------------------------------------------------------

@@ -18,6 +18,12 @@ async def run(function: str, files: dict[str, str], **params: Any) -> TestOutcom
     return await test_function.run(GradeContext("web", files, runner=None), validated)
 
 
+async def graded(test: dict[str, Any], files: dict[str, str]) -> float:
+    """The score of one test of a criteria config: the tree gives the function its `file`."""
+    tree = build_tree({"base": {"tests": [test]}}, ["webdev"])
+    return (await grade(tree, GradeContext("web", files, None))).final_score
+
+
 def page(body: str, head: str = "") -> str:
     return f"<!DOCTYPE html>\n<html>\n<head>{head}</head>\n<body>\n{body}\n</body>\n</html>\n"
 
@@ -193,8 +199,24 @@ async def test_a_linked_stylesheet_in_the_submission_passes() -> None:
     assert "css/style.css" in outcome.message
 
 
-async def test_a_link_to_a_missing_stylesheet_fails() -> None:
-    outcome = await run("check_css_linked", {"index.html": linking("styles.css")})
+async def test_check_css_linked_passes_any_stylesheet_link_as_the_reference_does() -> None:
+    # The reference: soup.find("link", rel="stylesheet") is not None -> 100, else 0. bs4
+    # compares each rel word as written: a CDN's or a missing file passes, "Stylesheet" not.
+    cdn = {"index.html": linking("https://cdn.example.org/bootstrap.min.css")}
+    assert await graded({"name": "check_css_linked"}, cdn) == 100
+    missing = {"index.html": linking("styles.css", rel="alternate stylesheet")}
+    assert await graded({"name": "check_css_linked"}, missing) == 100
+    capitalised = {"index.html": linking("style.css", rel="Stylesheet"), "style.css": ""}
+    assert await graded({"name": "check_css_linked"}, capitalised) == 0
+    outcome = await run("check_css_linked", cdn)
+    assert outcome.message == (
+        "index.html links a stylesheet: https://cdn.example.org/bootstrap.min.css."
+    )
+
+
+async def test_a_link_to_a_missing_stylesheet_fails_when_it_must_be_your_own() -> None:
+    files = {"index.html": linking("styles.css")}
+    outcome = await run("check_css_linked", files, own_stylesheet=True)
     assert_failed(outcome)
     assert outcome.message == "index.html links styles.css, but your submission has no such file."
 
@@ -206,9 +228,9 @@ async def test_a_page_without_a_stylesheet_link_fails() -> None:
     assert '<link rel="stylesheet"' in outcome.message
 
 
-async def test_only_stylesheets_from_other_sites_fail() -> None:
+async def test_only_stylesheets_from_other_sites_fail_when_it_must_be_your_own() -> None:
     files = {"index.html": linking("https://cdn.example.org/bootstrap.min.css")}
-    outcome = await run("check_css_linked", files)
+    outcome = await run("check_css_linked", files, own_stylesheet=True)
     assert_failed(outcome)
     assert "link a CSS file of your own" in outcome.message
 
@@ -270,25 +292,48 @@ body { color: black; font-family: Arial, sans-serif; }
 """
 
 
-async def test_has_style_counts_declarations_not_comments() -> None:
-    outcome = await run("has_style", {"style.css": STYLE}, property="color", required_count=3)
+async def test_has_style_counts_style_text_as_the_reference_does() -> None:
+    css = "/* color: blue; */\nbody { background-color: white; color: black; }\n.a { COLOR: red }"
+    # The reference: len(re.findall(r"color\s*:\s*[^;]+;", css, re.I)) -> "color: blue;"
+    # (a comment), "color: white;" (in background-color), "color: black;" = 3; "COLOR: red }"
+    # has no ";" after it. count 4 -> int(3 / 4 * 100) = 75.
+    test = {"name": "has_style", "file": "style.css", "style": "color", "count": 4}
+    assert await graded(test, {"style.css": css}) == 75
+    outcome = await run("has_style", {"style.css": css}, style="color", count=4)
+    assert '"color: ...;" appears 3 times in your CSS (style.css); 4 required.' in outcome.message
+    # Syntax mode counts declarations of color only: black and red -> int(2 / 4 * 100) = 50.
+    syntax = await run("has_style", {"style.css": css}, style="color", count=4, match="syntax")
+    assert_failed(syntax, score=50)
+
+
+async def test_has_style_reads_a_named_page_whole_as_the_reference_does() -> None:
+    html = page('<p style="color: red;">x</p>', head="<style>p { color: blue; }</style>")
+    # The reference runs its regex on the page's text: both "color: ...;" count -> 2 of 2.
+    test = {"name": "has_style", "file": "index.html", "style": "color", "count": 2}
+    assert await graded(test, {"index.html": html, "style.css": ""}) == 100
+
+
+async def test_has_style_syntax_mode_counts_declarations_not_comments() -> None:
+    params = {"property": "color", "required_count": 3, "match": "syntax"}
+    outcome = await run("has_style", {"style.css": STYLE}, **params)
     assert_failed(outcome, score=66)
     assert "color is set 2 times in your CSS (style.css); 3 required" in outcome.message
 
 
 async def test_has_style_counts_inline_styles_when_no_file_is_named() -> None:
     files = {"style.css": STYLE, "index.html": page('<p style="color: green">x</p>')}
-    outcome = await run("has_style", files, style="color", count=3)
+    params = {"style": "color", "count": 3, "match": "syntax"}
+    outcome = await run("has_style", files, **params)
     assert_passed(outcome)
     assert "in your CSS (style.css, index.html)" in outcome.message
-    only_the_file = await run("has_style", files, style="color", count=3, css_file="style.css")
+    only_the_file = await run("has_style", files, **params, css_file="style.css")
     assert_failed(only_the_file, score=66)
 
 
-async def test_has_style_counts_a_style_element_of_a_named_page() -> None:
+async def test_has_style_syntax_mode_counts_a_style_element_of_a_named_page() -> None:
     html = page("<p>x</p>", head="<style>\np { color: red; }\n</style>")
-    outcome = await run("has_style", {"index.html": html}, property="color", css_file="index.html")
-    assert_passed(outcome)
+    params = {"property": "color", "css_file": "index.html", "match": "syntax"}
+    assert_passed(await run("has_style", {"index.html": html}, **params))
 
 
 async def test_a_missing_stylesheet_or_no_css_at_all_fails() -> None:
@@ -298,6 +343,21 @@ async def test_a_missing_stylesheet_or_no_css_at_all_fails() -> None:
     outcome = await run("check_flexbox_usage", {"index.html": page("")})
     assert_failed(outcome)
     assert "No CSS was found in your submission" in outcome.message
+    assert await graded({"name": "check_flexbox_usage", "file": "css/a.css"}, {}) == 0
+
+
+async def test_css_uses_property_finds_the_value_later_on_the_line_as_the_reference_does() -> None:
+    # The reference: re.search(r"display\s*:\s*.*flex", css, re.I); ".*" stays on one
+    # line but crosses ";" and "}", so display: block followed by .b's flex matches -> 100.
+    same_line = {"style.css": ".a { display: block; } .b { flex: 1; }"}
+    test = {"name": "css_uses_property", "file": "style.css", "prop": "display", "value": "flex"}
+    assert await graded(test, same_line) == 100
+    # On the next line it is not found -> 0.
+    next_line = {"style.css": ".a { display: block; }\n.b { flex: 1; }"}
+    assert await graded(test, next_line) == 0
+    # Syntax mode compares the declared value: display is block -> 0.
+    syntax = {"prop": "display", "value": "flex", "match": "syntax"}
+    assert_failed(await run("css_uses_property", same_line, **syntax))
 
 
 @pytest.mark.parametrize(
@@ -313,32 +373,42 @@ async def test_a_missing_stylesheet_or_no_css_at_all_fails() -> None:
         ({"property": "gap"}, "failed"),
     ],
 )
-async def test_css_uses_property(params: dict[str, str], verdict: str) -> None:
-    outcome = await run("css_uses_property", {"style.css": STYLE}, **params)
+async def test_css_uses_property_in_syntax_mode(params: dict[str, str], verdict: str) -> None:
+    outcome = await run("css_uses_property", {"style.css": STYLE}, **params, match="syntax")
     assert outcome.verdict == verdict, outcome.message
 
 
 async def test_css_uses_property_names_where_it_is_and_what_was_set_instead() -> None:
-    found = await run("css_uses_property", {"style.css": STYLE}, property="display", value="grid")
-    assert (
-        "display: grid is used in your CSS (style.css): .nav (style.css, line 6)" in found.message
-    )
-    missing = await run("css_uses_property", {"style.css": STYLE}, property="display", value="flex")
+    found = await run("css_uses_property", {"style.css": STYLE}, prop="display", value="grid")
+    assert "display: grid is used in your CSS (style.css): style.css line 6." in found.message
+    params = {"prop": "display", "value": "flex", "match": "syntax"}
+    missing = await run("css_uses_property", {"style.css": STYLE}, **params)
     assert "display: flex was not found in your CSS (style.css)" in missing.message
     assert "display is set to: inline-flex, block, grid" in missing.message
 
 
+async def test_check_media_queries_matches_media_text_as_the_reference_does() -> None:
+    # The reference: re.search(r"@media\s+[^{]+\{", css): one in a comment counts -> 100;
+    # "@media(" with no space after it does not -> 0.
+    in_a_comment = {"style.css": "/* @media print { } */\np { color: red; }"}
+    assert await graded({"name": "check_media_queries", "file": "style.css"}, in_a_comment) == 100
+    no_space = {"style.css": "@media(max-width: 600px) { p { color: red; } }"}
+    assert await graded({"name": "check_media_queries", "file": "style.css"}, no_space) == 0
+    # Syntax mode counts @media rules: the real one, not the comment.
+    assert_passed(await run("check_media_queries", no_space, match="syntax"))
+    assert_failed(await run("check_media_queries", in_a_comment, match="syntax"))
+
+
 async def test_media_queries_are_counted_with_partial_credit() -> None:
-    assert_passed(await run("check_media_queries", {"style.css": STYLE}))
+    assert_passed(await run("check_media_queries", {"style.css": STYLE}, match="syntax"))
     outcome = await run("check_media_queries", {"style.css": STYLE}, required_count=2)
+    # Text mode: the comment's "@media (x) {" and the rule = 2 of 2; syntax: 1 of 2 -> 50.
+    assert_passed(outcome)
+    outcome = await run(
+        "check_media_queries", {"style.css": STYLE}, required_count=2, match="syntax"
+    )
     assert_failed(outcome, score=50)
     assert "@media (max-width: 600px) (style.css line 5)" in outcome.message
-
-
-async def test_no_media_query_fails_even_when_a_comment_mentions_one() -> None:
-    outcome = await run("check_media_queries", {"style.css": "/* @media (x) {} */ p {}"})
-    assert_failed(outcome)
-    assert "No media query" in outcome.message
 
 
 async def test_a_media_query_in_a_style_element_counts() -> None:
@@ -346,29 +416,55 @@ async def test_a_media_query_in_a_style_element_counts() -> None:
     assert_passed(await run("check_media_queries", {"index.html": html}))
 
 
-async def test_flexbox_passes_with_a_flex_container() -> None:
-    outcome = await run("check_flexbox_usage", {"style.css": STYLE})
+async def test_check_flexbox_usage_matches_flex_text_as_the_reference_does() -> None:
+    # The reference: re.search(r"\b(display\s*:\s*flex|flex-)", css). "inline-flex" is
+    # neither (the colon is followed by "inline") -> 0; a flex-* property is enough -> 100.
+    test = {"name": "check_flexbox_usage", "file": "style.css"}
+    assert await graded(test, {"style.css": ".a { display: inline-flex }"}) == 0
+    flex_property = {"style.css": ".a { display: block; flex-direction: column; }"}
+    assert await graded(test, flex_property) == 100
+    outcome = await run("check_flexbox_usage", flex_property)
+    assert "flex-direction (style.css line 1)" in outcome.message
+
+
+async def test_flexbox_syntax_mode_passes_with_a_flex_container() -> None:
+    outcome = await run("check_flexbox_usage", {"style.css": STYLE}, match="syntax")
     assert_passed(outcome)
     assert "display: inline-flex in .nav (style.css, line 3)" in outcome.message
 
 
-async def test_flex_properties_without_a_flex_container_fail() -> None:
+async def test_flex_properties_without_a_flex_container_fail_in_syntax_mode() -> None:
     css = "/* display: flex */ .a { flex-direction: column; display: block }"
-    outcome = await run("check_flexbox_usage", {"style.css": css})
+    outcome = await run("check_flexbox_usage", {"style.css": css}, match="syntax")
     assert_failed(outcome)
     assert "No flex container" in outcome.message
 
 
-async def test_count_over_usage_ignores_comments() -> None:
-    # 2 uses in rules, 1 in the comment.
-    outcome = await run("count_over_usage", {"s.css": STYLE}, text="!important", max_allowed=2)
-    assert_passed(outcome)
-    outcome = await run("count_over_usage", {"s.css": STYLE}, text="!important", max_allowed=1)
+async def test_count_over_usage_counts_text_as_the_reference_does() -> None:
+    css = "/* !important */\na { color: red !important; }\nb { color: blue !IMPORTANT; }"
+    # The reference: css.count("!important") is case-sensitive and counts comments: the
+    # comment and a's = 2 > max_allowed 1 -> 0; with max_allowed 2 -> 100.
+    test = {"name": "count_over_usage", "file": "s.css", "text": "!important", "max_allowed": 1}
+    assert await graded(test, {"s.css": css}) == 0
+    assert await graded({**test, "max_allowed": 2}, {"s.css": css}) == 100
+    outcome = await run("count_over_usage", {"s.css": css}, text="!important", max_allowed=1)
+    assert "'!important' appears 2 times in your CSS (s.css)" in outcome.message
+
+
+async def test_count_over_usage_syntax_mode_ignores_comments_and_case() -> None:
+    params = {"text": "!important", "match": "syntax", "max_allowed": 1}
+    # The comment does not count (text mode counts it: 2 > 1 fails there) -> 1 of 1 allowed.
+    commented = {"s.css": "/* !important */\na { color: red !important; }"}
+    assert_passed(await run("count_over_usage", commented, **params))
+    # STYLE: 2 uses in rules, 1 in the comment.
+    outcome = await run("count_over_usage", {"s.css": STYLE}, **params)
     assert_failed(outcome)
     assert (
         "'!important' appears 2 times in your CSS (s.css), but at most 1 are allowed"
         in outcome.message
     )
+    upper = {"s.css": "a { color: red !IMPORTANT; }"}
+    assert_failed(await run("count_over_usage", upper, **{**params, "max_allowed": 0}))
 
 
 async def test_count_over_usage_without_any_css_passes() -> None:
@@ -379,6 +475,20 @@ async def test_count_over_usage_without_any_css_passes() -> None:
 
 
 # --- JavaScript ---------------------------------------------------------------------
+
+
+async def test_js_uses_feature_finds_the_text_as_the_reference_does() -> None:
+    # The reference: 100 if feature in js else 0, so a comment or a longer name counts.
+    test = {"name": "js_uses_feature", "file": "app.js", "feature": "fetch"}
+    assert await graded(test, {"app.js": "// fetch later\nconst x = 1;"}) == 100
+    assert await graded(test, {"app.js": "prefetchAll();"}) == 100
+    assert await graded(test, {"app.js": "const x = 1;"}) == 0
+    outcome = await run("js_uses_feature", {"app.js": "\n// fetch later"}, feature="fetch")
+    assert outcome.message == "Found 'fetch' in your JavaScript (app.js): app.js line 2."
+    # Syntax mode wants a real call -> 0 for the comment.
+    syntax = await run("js_uses_feature", {"app.js": "// fetch()"}, feature="fetch", match="syntax")
+    assert_failed(syntax)
+
 
 FEATURE_EXAMPLES = {
     "arrow_functions": "const double = (x) => x * 2;",
@@ -399,7 +509,8 @@ FEATURE_EXAMPLES = {
 
 @pytest.mark.parametrize(("feature", "code"), FEATURE_EXAMPLES.items())
 async def test_each_feature_is_recognised(feature: str, code: str) -> None:
-    outcome = await run("js_uses_feature", {"app.js": f"\n{code}\n"}, feature=feature)
+    files = {"app.js": f"\n{code}\n"}
+    outcome = await run("js_uses_feature", files, feature=feature, match="syntax")
     assert_passed(outcome)
     assert "app.js line 2" in outcome.message
 
@@ -407,7 +518,7 @@ async def test_each_feature_is_recognised(feature: str, code: str) -> None:
 @pytest.mark.parametrize(("feature", "code"), FEATURE_EXAMPLES.items())
 async def test_a_feature_in_a_comment_or_a_string_does_not_count(feature: str, code: str) -> None:
     js = f"// {code}\n/* {code} */\nvar text = {code!r};\nfunction plain() {{ return text; }}\n"
-    outcome = await run("js_uses_feature", {"app.js": js}, feature=feature)
+    outcome = await run("js_uses_feature", {"app.js": js}, feature=feature, match="syntax")
     assert_failed(outcome)
     assert "was found in your JavaScript (app.js)" in outcome.message
 
@@ -417,10 +528,9 @@ def test_every_feature_name_has_a_rule() -> None:
 
 
 async def test_var_and_a_for_in_loop_are_not_the_modern_features() -> None:
-    js = "var a = 1;\nfor (var key in obj) {}\nfunction f() {}\n"
-    assert_failed(await run("js_uses_feature", {"app.js": js}, feature="let_const"))
-    assert_failed(await run("js_uses_feature", {"app.js": js}, feature="for_of"))
-    assert_failed(await run("js_uses_feature", {"app.js": js}, feature="async_await"))
+    files = {"app.js": "var a = 1;\nfor (var key in obj) {}\nfunction f() {}\n"}
+    for feature in ("let_const", "for_of", "async_await"):
+        assert_failed(await run("js_uses_feature", files, feature=feature, match="syntax"))
 
 
 async def test_inline_scripts_count_but_data_and_external_scripts_do_not() -> None:
@@ -429,7 +539,8 @@ async def test_inline_scripts_count_but_data_and_external_scripts_do_not() -> No
         '<script type="application/json">{"a": `x`}</script>\n'
         "<script>\nconst msg = `hi`;\n</script>"
     )
-    outcome = await run("js_uses_feature", {"index.html": html}, feature="template_literals")
+    params = {"feature": "template_literals", "match": "syntax"}
+    outcome = await run("js_uses_feature", {"index.html": html}, **params)
     assert_passed(outcome)
     assert "index.html line 8" in outcome.message
 
@@ -440,6 +551,22 @@ async def test_no_javascript_or_a_missing_script_fails() -> None:
     assert "No JavaScript was found in your submission" in outcome.message
     outcome = await run("js_uses_feature", {"a.js": "fetch(1)"}, feature="fetch", js_file="main.js")
     assert outcome.message == "main.js was not found in your submission."
+
+
+async def test_uses_forbidden_method_finds_the_text_as_the_reference_does() -> None:
+    # The reference: 0 if method in js else 100. "evaluate" and a comment contain "eval";
+    # "eval()" is searched as written, so "eval(x)" does not contain it.
+    test = {"name": "uses_forbidden_method", "file": "app.js", "method": "eval"}
+    assert await graded(test, {"app.js": "const evaluate = 1;"}) == 0
+    assert await graded(test, {"app.js": "// no eval here"}) == 0
+    assert await graded({**test, "method": "eval()"}, {"app.js": "eval(x);"}) == 100
+    outcome = await run("uses_forbidden_method", {"app.js": "x = 1;\neval(y);"}, method="eval")
+    assert outcome.message == (
+        "eval is not allowed, but your JavaScript (app.js) uses it 1 time: app.js line 2."
+    )
+    # Syntax mode looks for the name used as code: evaluate is another name -> 100.
+    syntax = {"method": "eval", "match": "syntax"}
+    assert_passed(await run("uses_forbidden_method", {"app.js": "const evaluate = 1;"}, **syntax))
 
 
 @pytest.mark.parametrize(
@@ -454,7 +581,8 @@ async def test_no_javascript_or_a_missing_script_fails() -> None:
     ],
 )
 async def test_a_forbidden_method_used_as_code_fails(method: str, code: str) -> None:
-    outcome = await run("uses_forbidden_method", {"app.js": f"// ok\n{code}\n"}, method=method)
+    files = {"app.js": f"// ok\n{code}\n"}
+    outcome = await run("uses_forbidden_method", files, method=method, match="syntax")
     assert_failed(outcome)
     assert f"{method.removesuffix('()')} is not allowed" in outcome.message
     assert "uses it 1 time: app.js line 2" in outcome.message
@@ -471,16 +599,17 @@ async def test_a_forbidden_method_used_as_code_fails(method: str, code: str) -> 
 async def test_a_forbidden_name_in_comments_strings_or_other_names_passes(
     method: str, code: str
 ) -> None:
-    outcome = await run("uses_forbidden_method", {"app.js": code}, method=method)
+    outcome = await run("uses_forbidden_method", {"app.js": code}, method=method, match="syntax")
     assert_passed(outcome)
 
 
 async def test_a_forbidden_method_in_an_inline_script_is_found_at_its_page_line() -> None:
     html = page("<p>x</p>\n<script>\n  document.write('x');\n</script>")
     files = {"index.html": html, "app.js": "let ok = 1;"}
-    outcome = await run("uses_forbidden_method", files, method="document.write")
-    assert_failed(outcome)
-    assert "index.html line 7" in outcome.message
+    for match in ("text", "syntax"):
+        outcome = await run("uses_forbidden_method", files, method="document.write", match=match)
+        assert_failed(outcome)
+        assert "index.html line 7" in outcome.message
 
 
 async def test_without_any_javascript_nothing_forbidden_is_used() -> None:
@@ -496,6 +625,25 @@ PROJECT = {
     "images/logo.png": "",
     "images/icons/cart.svg": "",
 }
+
+
+async def test_check_project_structure_looks_for_one_file_as_the_reference_does() -> None:
+    # The reference: 100 if expected_structure is a file name of the files the test gets
+    # (all of them for "file": "all"), else 0; "css" names no file, so it is not there.
+    test = {"name": "check_project_structure", "file": "all", "expected_structure": "css/style.css"}
+    assert await graded(test, PROJECT) == 100
+    assert await graded({**test, "expected_structure": "css"}, PROJECT) == 0
+    # A test's file other than "all" is the only file the reference gives it -> 0.
+    assert await graded({**test, "file": "index.html"}, PROJECT) == 0
+
+
+async def test_check_dir_exists_looks_for_a_file_in_the_folder_as_the_reference_does() -> None:
+    # The reference: 100 if a file's name starts with "css/", else 0; with "file" naming
+    # index.html only that file is seen -> 0.
+    test = {"name": "check_dir_exists", "file": "all", "dir_path": "css"}
+    assert await graded(test, PROJECT) == 100
+    assert await graded({**test, "dir_path": "js"}, PROJECT) == 0
+    assert await graded({**test, "file": "index.html"}, PROJECT) == 0
 
 
 async def test_project_structure_scores_the_share_of_expected_paths() -> None:
@@ -521,6 +669,41 @@ async def test_a_folder_exists_when_it_holds_a_file() -> None:
     outcome = await run("check_dir_exists", PROJECT, dir_path="js/")
     assert_failed(outcome)
     assert "The folder js/ was not found in your submission." in outcome.message
+
+
+# --- the test's file ---------------------------------------------------------------
+
+ABOUT = page(
+    '<nav>a</nav><a class="btn">x</a><button class="btn big">y</button>\n'
+    '<marquee>m</marquee><h1>T</h1><h3>S</h3><img src="a.png" alt="A"><img src="b.png">',
+    head='<link rel="stylesheet" href="s.css">',
+)
+
+
+@pytest.mark.parametrize(
+    ("test", "score"),
+    [
+        # Each is the reference's score on about.html (index.html would score otherwise).
+        ({"name": "has_tag", "tag": "nav", "required_count": 2}, 50),  # int(1 / 2 * 100)
+        ({"name": "has_class", "class_names": ["btn"], "required_count": 3}, 66),  # 2 of 3
+        ({"name": "has_attribute", "attribute": "alt", "required_count": 4}, 25),  # 1 of 4
+        ({"name": "has_forbidden_tag", "tag": "marquee"}, 0),  # found -> 0
+        ({"name": "check_headings_sequential"}, 0),  # h1 then h3 skips h2 -> 0
+        ({"name": "check_all_images_have_alt"}, 50),  # int(1 / 2 * 100)
+        ({"name": "check_css_linked"}, 100),  # a <link rel="stylesheet"> -> 100
+    ],
+)
+async def test_html_checks_look_at_the_page_the_tests_file_names(
+    test: dict[str, Any], score: float
+) -> None:
+    files = {"index.html": page("<p>x</p>"), "about.html": ABOUT}
+    assert await graded({**test, "file": "about.html"}, files) == score
+
+
+async def test_an_explicit_html_file_wins_over_the_tests_file() -> None:
+    files = {"index.html": page("<p>x</p>"), "about.html": ABOUT}
+    test = {"name": "has_forbidden_tag", "tag": "marquee", "file": "about.html"}
+    assert await graded({**test, "html_file": "index.html"}, files) == 100
 
 
 # --- configuration ------------------------------------------------------------------
@@ -557,18 +740,28 @@ def test_an_unknown_parameter_is_a_config_error() -> None:
 
 def test_a_missing_parameter_is_a_config_error() -> None:
     (problem,) = problems({"name": "css_uses_property", "value": "flex"})
-    assert problem["msg"] == "missing required parameter 'property' of css_uses_property"
+    assert problem["msg"] == "missing required parameter 'prop' of css_uses_property"
 
 
 @pytest.mark.parametrize(
     ("test", "parameter", "words"),
     [
-        ({"name": "js_uses_feature", "feature": "jquery"}, "feature", "arrow_functions"),
+        (
+            {"name": "js_uses_feature", "feature": "jquery", "match": "syntax"},
+            "feature",
+            "arrow_functions",
+        ),
         ({"name": "has_tag", "tag": "<>"}, "tag", "tag name"),
         ({"name": "has_tag", "tag": "p", "required_count": -1}, "required_count", "0"),
         ({"name": "has_class", "class_names": []}, "class_names", "at least 1"),
         ({"name": "check_dir_exists", "dir_path": "../secrets"}, "dir_path", "inside"),
-        ({"name": "uses_forbidden_method", "method": "eval("}, "method", "like 'eval'"),
+        (
+            {"name": "uses_forbidden_method", "method": "eval(", "match": "syntax"},
+            "method",
+            "like 'eval'",
+        ),
+        ({"name": "has_style", "style": "font size", "match": "syntax"}, "style", "property"),
+        ({"name": "js_uses_feature", "feature": ""}, "feature", "at least 1"),
         ({"name": "count_over_usage", "text": "!important", "max_allowed": -1}, "max_allowed", "0"),
     ],
 )

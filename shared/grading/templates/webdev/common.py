@@ -9,9 +9,10 @@ the test names but the submission lacks raises MissingSource inside the check, w
 import posixpath
 import re
 from collections.abc import Callable, Iterable
-from typing import Annotated, Any, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from shared.grading.errors import GradingError
 from shared.grading.messages import say
@@ -40,6 +41,13 @@ def _relative_path(path: str) -> str:
     return cleaned + "/" if path.rstrip().endswith("/") else cleaned
 
 
+def _test_file(path: str | None) -> str | None:
+    # The reference's configs write "all" for every file: that names no file.
+    if path is None or path.strip().lower() == "all":
+        return None
+    return _relative_path(path)
+
+
 def _tag_name(tag: str) -> str:
     # Instructors write "<div>" as often as "div".
     cleaned = tag.strip().strip("<>/").strip().lower()
@@ -59,6 +67,12 @@ RequiredCount = Annotated[
     int, Field(ge=0, description="How many are needed for full marks; 0 (the default) is none.")
 ]
 NonEmptyText = Annotated[str, Field(min_length=1)]
+Match = Literal["text", "syntax"]
+MATCH_DESCRIPTION = (
+    "text (the default, the reference's rule): searched in the raw text, so comments, "
+    "strings and longer names count too; syntax: only what the code really declares or "
+    "uses counts."
+)
 
 
 class WebdevParams(BaseModel):
@@ -66,11 +80,66 @@ class WebdevParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
+    file: Annotated[str | None, AfterValidator(_test_file)] = Field(
+        default=None,
+        description="The test's `file`: the one file to check, as the reference reads it; "
+        "'all' or none means the test's default files.",
+    )
+
+
+def _names_a_file(path: Any) -> bool:
+    """Whether a raw `file` value names one file (not "all", not missing)."""
+    return isinstance(path, str) and path.strip().lower() not in ("", "all")
+
 
 class HtmlParams(WebdevParams):
     html_file: RelativePath = Field(
-        default="index.html", description="The HTML page to check, relative to the submission."
+        default="index.html",
+        description="The HTML page to check, relative to the submission; by default the "
+        "test's `file`, else index.html.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _page_from_test_file(cls, data: Any) -> Any:
+        # The reference checks the page the test's `file` names.
+        if isinstance(data, dict) and "html_file" not in data and _names_a_file(data.get("file")):
+            return {**data, "html_file": data["file"]}
+        return data
+
+
+class SourceText(Protocol):
+    """A piece of CSS or JavaScript: `first_line` is the line of `file` where `text` starts."""
+
+    @property
+    def file(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def first_line(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class TextHit:
+    file: str
+    line: int
+    text: str
+
+
+def find_text(sources: Iterable[SourceText], pattern: re.Pattern[str]) -> list[TextHit]:
+    """Every match of `pattern` in the sources' raw text, comments included, as the
+    reference's regex and substring searches see them (non-overlapping, like str.count)."""
+    return [_hit(source, found) for source in sources for found in pattern.finditer(source.text)]
+
+
+def _hit(source: SourceText, found: re.Match[str]) -> TextHit:
+    line = source.first_line + source.text.count("\n", 0, found.start())
+    return TextHit(source.file, line, found[0])
+
+
+def literal(text: str) -> re.Pattern[str]:
+    """`text` as a pattern that matches it literally, case-sensitively (Python's `in`)."""
+    return re.compile(re.escape(text))
 
 
 def share_score(found: int, required: int) -> float:
@@ -118,6 +187,18 @@ def looked_at(
 def file_line(ctx: GradeContext, file: str, line: int) -> str:
     """Where something is, for a message: "script.js line 3"."""
     return say(ctx, "webdev.file_line", file=file, line=line)
+
+
+class Place(Protocol):
+    @property
+    def file(self) -> str: ...
+    @property
+    def line(self) -> int: ...
+
+
+def places(ctx: GradeContext, found: Iterable[Place]) -> str:
+    """Where things were found, for a message: "app.js line 2, app.js line 9"."""
+    return listed(ctx, (file_line(ctx, place.file, place.line) for place in found))
 
 
 def wildcard(pattern: str, star: str) -> re.Pattern[str]:

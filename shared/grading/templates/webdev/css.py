@@ -1,9 +1,10 @@
-"""The CSS of a submission, parsed with tinycss2: where it is and what it declares.
+"""The CSS of a submission: where it is, and what it declares (parsed with tinycss2).
 
-A test that names `css_file` looks at that file only (an HTML page named there means its
-<style> elements and style attributes). Without it, the test looks at all the CSS of the
-submission: every .css file and every page's <style> elements and style attributes.
-Comments are never counted.
+Which CSS a test looks at: the file named by `css_file`, else by the test's `file`; with
+neither, all the CSS of the submission: every .css file and every page's <style>
+elements and style attributes. A named file is read whole in text mode, as the
+reference reads it; in syntax mode a named HTML page gives its <style> elements and
+style attributes. Syntax mode never counts comments.
 """
 
 import re
@@ -18,6 +19,8 @@ from pydantic import Field
 from shared.grading.messages import say
 from shared.grading.ports import GradeContext
 from shared.grading.templates.webdev.common import (
+    MATCH_DESCRIPTION,
+    Match,
     MissingSource,
     RelativePath,
     WebdevParams,
@@ -38,8 +41,14 @@ _SPACE_AROUND_PUNCTUATION = re.compile(r"\s*([,()/])\s*")
 class CssParams(WebdevParams):
     css_file: RelativePath | None = Field(
         default=None,
-        description="The stylesheet to check; by default all the CSS of the submission.",
+        description="The stylesheet to check; by default the test's `file`, else all the "
+        "CSS of the submission.",
     )
+    match: Match = Field(default="text", description=MATCH_DESCRIPTION)
+
+    @property
+    def named_file(self) -> str | None:
+        return self.css_file or self.file
 
 
 @dataclass(frozen=True)
@@ -84,24 +93,25 @@ def comparable_value(value: str) -> str:
     return _SPACE_AROUND_PUNCTUATION.sub(r"\1", collapsed)
 
 
-def css_sources(ctx: GradeContext, css_file: str | None) -> list[CssSource]:
-    """The CSS a test looks at; raises MissingSource when `css_file` is not there."""
-    if css_file is None:
+def css_sources(ctx: GradeContext, params: CssParams) -> list[CssSource]:
+    """The CSS a test looks at; raises MissingSource when the named file is not there."""
+    named = params.named_file
+    if named is None:
         files = submission_files(ctx)
         stylesheets = [CssSource(path, files[path]) for path in sorted(files) if _is_css(path)]
         inline = [source for path, page in html_pages(ctx) for source in _inline_css(path, page)]
         return stylesheets + inline
-    text = read_file(ctx, css_file)
-    if is_html(css_file):
-        return _inline_css(css_file, parse_html(text))
-    return [CssSource(css_file, text)]
+    text = read_file(ctx, named)
+    if is_html(named) and params.match == "syntax":
+        return _inline_css(named, parse_html(text))
+    return [CssSource(named, text)]
 
 
-def required_css(ctx: GradeContext, css_file: str | None) -> list[CssSource]:
+def required_css(ctx: GradeContext, params: CssParams) -> list[CssSource]:
     """Like css_sources, but no CSS at all fails the test too."""
-    sources = css_sources(ctx, css_file)
+    sources = css_sources(ctx, params)
     if not sources:
-        where = css_file or say(ctx, "webdev.your_submission")
+        where = params.named_file or say(ctx, "webdev.your_submission")
         raise MissingSource(say(ctx, "webdev.css.none_found", where=where))
     return sources
 

@@ -74,7 +74,15 @@ class AttributeParams(HtmlParams):
 
 class CssLinkedParams(HtmlParams):
     css_file: RelativePath | None = Field(
-        default=None, description="The stylesheet that must be linked; by default any of yours."
+        default=None,
+        description="The stylesheet of the submission that must be linked; by default any "
+        "stylesheet link counts.",
+    )
+    own_stylesheet: bool = Field(
+        default=False,
+        description='false (the reference\'s rule): any <link rel="stylesheet"> passes, '
+        "a CDN's too; true: it must link a stylesheet of the submission, and none may be "
+        "missing.",
     )
 
 
@@ -245,6 +253,8 @@ def _image_text(ctx: GradeContext, image: Tag) -> str:
 
 def check_css_linked(ctx: GradeContext, params: CssLinkedParams) -> TestOutcome:
     page = html_page(ctx, params.html_file)
+    if params.css_file is None and not params.own_stylesheet:
+        return _any_stylesheet_link(ctx, params.html_file, page)
     hrefs = [str(link.get("href") or "") for link in tags(page, "link") if _is_stylesheet(link)]
     if not hrefs:
         return failed(say(ctx, "webdev.html.no_stylesheet_link", file=params.html_file))
@@ -257,6 +267,16 @@ def check_css_linked(ctx: GradeContext, params: CssLinkedParams) -> TestOutcome:
     if params.css_file is not None:
         return _links_named_stylesheet(ctx, params.html_file, params.css_file, targets)
     return _links_own_stylesheet(ctx, params.html_file, targets)
+
+
+def _any_stylesheet_link(ctx: GradeContext, html_file: str, page: BeautifulSoup) -> TestOutcome:
+    """The reference's rule: a <link> whose rel has the word "stylesheet", as written
+    (case-sensitive), whatever it points to."""
+    links = [link for link in tags(page, "link") if "stylesheet" in link.get_attribute_list("rel")]
+    if not links:
+        return failed(say(ctx, "webdev.html.no_stylesheet_link", file=html_file))
+    hrefs = listed(ctx, (str(link.get("href") or '""') for link in links))
+    return passed(say(ctx, "webdev.html.links_stylesheet", file=html_file, links=hrefs))
 
 
 def _is_stylesheet(link: Tag) -> bool:
@@ -311,8 +331,8 @@ HTML_FUNCTIONS: tuple[TestFunction[Any], ...] = (
     ),
     webdev_function(
         "has_class",
-        "Counts elements carrying each class (wildcards like 'col-*'); partial credit "
-        "averaged over the class names.",
+        "Counts the classes matching the names (wildcards like 'col-*'); partial credit "
+        "for found/required_count.",
         ClassParams,
         has_class,
     ),
@@ -330,8 +350,8 @@ HTML_FUNCTIONS: tuple[TestFunction[Any], ...] = (
     ),
     webdev_function(
         "check_css_linked",
-        'Passes when the page links a stylesheet (<link rel="stylesheet">) that is in the '
-        "submission (or the one named by css_file).",
+        'Passes when the page has a <link rel="stylesheet"> (own_stylesheet: to a stylesheet '
+        "of the submission; css_file: to that one).",
         CssLinkedParams,
         check_css_linked,
     ),

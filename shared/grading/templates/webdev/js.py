@@ -1,8 +1,9 @@
-"""The JavaScript of a submission, parsed with ast-grep so comments and strings never match.
+"""The JavaScript of a submission, and its syntax trees (ast-grep) for syntax mode.
 
-A test that names `js_file` looks at that file only (an HTML page named there means its
-inline <script> elements). Without it, the test looks at every .js file and every page's
-inline scripts. Scripts loaded with `src` are checked as the files they are.
+Which JavaScript a test looks at: the file named by `js_file`, else by the test's `file`;
+with neither, every .js file and every page's inline scripts (scripts loaded with `src`
+are checked as the files they are). A named file is read whole in text mode, as the
+reference reads it; in syntax mode a named HTML page gives its inline <script> elements.
 """
 
 from collections.abc import Iterable
@@ -13,7 +14,12 @@ from bs4 import BeautifulSoup, Tag
 from pydantic import Field
 
 from shared.grading.ports import GradeContext
-from shared.grading.templates.webdev.common import RelativePath, WebdevParams
+from shared.grading.templates.webdev.common import (
+    MATCH_DESCRIPTION,
+    Match,
+    RelativePath,
+    WebdevParams,
+)
 from shared.grading.templates.webdev.files import (
     html_pages,
     is_html,
@@ -33,8 +39,14 @@ _JAVASCRIPT_SUFFIXES = (".js", ".mjs", ".cjs")
 class JsParams(WebdevParams):
     js_file: RelativePath | None = Field(
         default=None,
-        description="The script to check; by default all the JavaScript of the submission.",
+        description="The script to check; by default the test's `file`, else all the "
+        "JavaScript of the submission.",
     )
+    match: Match = Field(default="text", description=MATCH_DESCRIPTION)
+
+    @property
+    def named_file(self) -> str | None:
+        return self.js_file or self.file
 
 
 @dataclass(frozen=True)
@@ -52,15 +64,18 @@ class JsMatch:
     line: int
 
 
-def js_sources(ctx: GradeContext, js_file: str | None) -> list[JsSource]:
-    """The scripts a test looks at; raises MissingSource when `js_file` is not there."""
-    if js_file is None:
+def js_sources(ctx: GradeContext, params: JsParams) -> list[JsSource]:
+    """The scripts a test looks at; raises MissingSource when the named file is not there."""
+    named = params.named_file
+    if named is None:
         files = submission_files(ctx)
         scripts = [JsSource(path, files[path]) for path in sorted(files) if _is_js(path)]
         inline = [script for path, page in html_pages(ctx) for script in _inline_js(path, page)]
         return scripts + inline
-    text = read_file(ctx, js_file)
-    return _inline_js(js_file, parse_html(text)) if is_html(js_file) else [JsSource(js_file, text)]
+    text = read_file(ctx, named)
+    if is_html(named) and params.match == "syntax":
+        return _inline_js(named, parse_html(text))
+    return [JsSource(named, text)]
 
 
 def syntax_trees(sources: Iterable[JsSource]) -> list[tuple[JsSource, SgNode]]:

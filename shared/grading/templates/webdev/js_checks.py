@@ -1,25 +1,29 @@
 """Checks of the submission's JavaScript: language features used, methods not allowed.
 
-Both match the syntax tree, so a feature or method named only in a comment or a string
-does not count.
+By default (`match: "text"`) both search the raw text for what the test names, as the
+reference autograder does, so a comment or a string counts too. With `match: "syntax"`
+they match the syntax tree: a feature is one of FEATURES, a method is used as code.
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from ast_grep_py import Rule, SgNode
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field, ValidationInfo
 
 from shared.grading.messages import say, say_count
 from shared.grading.ports import GradeContext
 from shared.grading.templates.base import TestFunction, TestOutcome
 from shared.grading.templates.webdev.common import (
+    Place,
     failed,
-    file_line,
-    listed,
+    find_text,
+    literal,
     looked_at,
     passed,
+    places,
     webdev_function,
 )
 from shared.grading.templates.webdev.js import (
@@ -115,7 +119,17 @@ FEATURES: dict[str, Feature] = {
 }
 
 
-def _member_name(method: str) -> str:
+def _feature_for_match(feature: str, info: ValidationInfo) -> str:
+    """In text mode any text (the reference's rule); in syntax mode a feature with a rule."""
+    if info.data.get("match") == "syntax" and feature not in FEATURES:
+        raise ValueError(f"with match 'syntax', must be one of: {', '.join(FEATURES)}")
+    return feature
+
+
+def _method_for_match(method: str, info: ValidationInfo) -> str:
+    """In text mode searched as written (the reference's rule); in syntax mode a name."""
+    if info.data.get("match") != "syntax":
+        return method
     cleaned = method.strip().removesuffix("()")
     if not _MEMBER_NAME.fullmatch(cleaned):
         raise ValueError("must be a name like 'eval', 'innerHTML' or 'document.write'")
@@ -123,39 +137,47 @@ def _member_name(method: str) -> str:
 
 
 class FeatureParams(JsParams):
-    feature: JsFeature
+    feature: Annotated[str, Field(min_length=1), AfterValidator(_feature_for_match)] = Field(
+        description="Text mode: the text to find, e.g. 'addEventListener'; syntax mode: one "
+        f"of {', '.join(get_args(JsFeature))}."
+    )
 
 
 class ForbiddenMethodParams(JsParams):
-    method: Annotated[str, AfterValidator(_member_name)]
+    method: Annotated[str, Field(min_length=1), AfterValidator(_method_for_match)]
 
 
 def _where(ctx: GradeContext, params: JsParams, sources: list[JsSource]) -> str:
     files = (source.file for source in sources)
-    return looked_at(ctx, params.js_file, files, "webdev.js.your_javascript")
-
-
-def _places(ctx: GradeContext, uses: list[JsMatch]) -> str:
-    return listed(ctx, (file_line(ctx, use.file, use.line) for use in uses))
+    return looked_at(ctx, params.named_file, files, "webdev.js.your_javascript")
 
 
 def js_uses_feature(ctx: GradeContext, params: FeatureParams) -> TestOutcome:
-    sources = js_sources(ctx, params.js_file)
+    sources = js_sources(ctx, params)
     where = _where(ctx, params, sources)
-    feature = say(ctx, FEATURES[params.feature].label_key)
     if not sources:
         return failed(say(ctx, "webdev.js.none_found", where=where))
-    uses = find(sources, FEATURES[params.feature].rule)
+    if params.match == "text":
+        # The reference: `feature in text`, so a comment or "prefetch" counts for "fetch".
+        feature = repr(params.feature)
+        uses: Sequence[Place] = find_text(sources, literal(params.feature))
+    else:
+        feature = say(ctx, FEATURES[params.feature].label_key)
+        uses = find(sources, FEATURES[params.feature].rule)
     if not uses:
         return failed(say(ctx, "webdev.js.feature_unused", feature=feature, where=where))
-    places = _places(ctx, uses)
-    return passed(say(ctx, "webdev.js.feature_used", feature=feature, where=where, places=places))
+    found_at = places(ctx, uses)
+    return passed(say(ctx, "webdev.js.feature_used", feature=feature, where=where, places=found_at))
 
 
 def uses_forbidden_method(ctx: GradeContext, params: ForbiddenMethodParams) -> TestOutcome:
-    sources = js_sources(ctx, params.js_file)
+    sources = js_sources(ctx, params)
     where = _where(ctx, params, sources)
-    uses = _uses_of(params.method, sources)
+    if params.match == "text":
+        # The reference: `method in text`, comments and strings included.
+        uses: Sequence[Place] = find_text(sources, literal(params.method))
+    else:
+        uses = _uses_of(params.method, sources)
     if not uses:
         return passed(say(ctx, "webdev.js.method_unused", method=params.method, where=where))
     return failed(
@@ -165,7 +187,7 @@ def uses_forbidden_method(ctx: GradeContext, params: ForbiddenMethodParams) -> T
             method=params.method,
             where=where,
             times=say_count(ctx, "webdev.count.time", len(uses)),
-            places=_places(ctx, uses),
+            places=places(ctx, uses),
         )
     )
 
@@ -198,14 +220,15 @@ def _ends_member(node: SgNode, dotted_name: str) -> bool:
 JS_FUNCTIONS: tuple[TestFunction[Any], ...] = (
     webdev_function(
         "js_uses_feature",
-        f"Passes when the JavaScript uses a language feature: {', '.join(FEATURES)}.",
+        "Passes when the JavaScript's text contains the feature, e.g. 'addEventListener' "
+        f"(match: syntax: a language feature used as code: {', '.join(FEATURES)}).",
         FeatureParams,
         js_uses_feature,
     ),
     webdev_function(
         "uses_forbidden_method",
-        "Fails when the JavaScript uses a method or property that is not allowed "
-        "(e.g. eval, document.write, innerHTML).",
+        "Fails when the JavaScript's text contains a method that is not allowed, e.g. "
+        "'eval' (match: syntax: the method or property is used as code).",
         ForbiddenMethodParams,
         uses_forbidden_method,
     ),

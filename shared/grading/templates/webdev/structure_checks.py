@@ -1,7 +1,9 @@
 """Checks of the submission's layout: expected files and folders.
 
-A folder exists when it holds at least one file (a submission keeps no empty folders).
-A `*` in a path matches any characters within one path segment ("images/*.png").
+As in the reference, a path names a file, and a test's `file` (other than "all") limits
+what the check sees to that one file. Beyond it: a path ending in "/" names a folder,
+which exists when it holds at least one file (a submission keeps no empty folders), and
+a `*` matches any characters within one path segment ("images/*.png").
 """
 
 from pathlib import PurePosixPath
@@ -28,10 +30,11 @@ from shared.grading.templates.webdev.files import submission_files
 
 
 class StructureParams(WebdevParams):
-    structure: Annotated[list[RelativePath], BeforeValidator(one_or_many)] = Field(
+    expected_structure: Annotated[list[RelativePath], BeforeValidator(one_or_many)] = Field(
         min_length=1,
-        validation_alias=AliasChoices("structure", "expected_structure"),
-        description="Paths that must exist; a trailing '/' means a folder.",
+        validation_alias=AliasChoices("expected_structure", "structure"),
+        description="Paths of files that must exist (one or a list); a trailing '/' means a "
+        "folder.",
     )
 
 
@@ -43,20 +46,30 @@ def _folders(files: dict[str, str]) -> set[str]:
     return {str(folder) for path in files for folder in PurePosixPath(path).parents} - {"."}
 
 
+def _files(ctx: GradeContext, params: WebdevParams) -> dict[str, str]:
+    """The files the check sees: the reference gives a test only the file it names."""
+    files = submission_files(ctx)
+    if params.file is None:
+        return files
+    return {path: text for path, text in files.items() if path == params.file}
+
+
 def _exists(entry: str, files: dict[str, str], folders: set[str]) -> bool:
+    # Without a trailing "/" a path is a file, as in the reference ("css" is no folder).
     pattern = wildcard(entry.rstrip("/"), "[^/]*")
-    candidates = folders if entry.endswith("/") else folders | files.keys()
+    candidates = folders if entry.endswith("/") else files.keys()
     return any(pattern.fullmatch(candidate) for candidate in candidates)
 
 
 def check_project_structure(ctx: GradeContext, params: StructureParams) -> TestOutcome:
-    files = submission_files(ctx)
+    files = _files(ctx, params)
     folders = _folders(files)
-    missing = [entry for entry in params.structure if not _exists(entry, files, folders)]
+    expected_paths = params.expected_structure
+    missing = [entry for entry in expected_paths if not _exists(entry, files, folders)]
     if not missing:
-        paths = listed(ctx, params.structure)
+        paths = listed(ctx, expected_paths)
         return passed(say(ctx, "webdev.structure.complete", paths=paths))
-    expected, found = len(params.structure), len(params.structure) - len(missing)
+    expected, found = len(expected_paths), len(expected_paths) - len(missing)
     message = say(
         ctx,
         "webdev.structure.incomplete",
@@ -70,7 +83,7 @@ def check_project_structure(ctx: GradeContext, params: StructureParams) -> TestO
 
 
 def check_dir_exists(ctx: GradeContext, params: DirParams) -> TestOutcome:
-    files = submission_files(ctx)
+    files = _files(ctx, params)
     folder = params.dir_path.rstrip("/") + "/"
     if _exists(folder, files, _folders(files)):
         return passed(say(ctx, "webdev.structure.folder_found", folder=folder))
@@ -81,7 +94,8 @@ def check_dir_exists(ctx: GradeContext, params: DirParams) -> TestOutcome:
 STRUCTURE_FUNCTIONS: tuple[TestFunction[Any], ...] = (
     webdev_function(
         "check_project_structure",
-        "Scores the share of expected files and folders present in the submission.",
+        "Passes when the expected file is in the submission; with a list of paths (or "
+        "folders, 'css/'), scores the share present.",
         StructureParams,
         check_project_structure,
     ),
