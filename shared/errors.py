@@ -14,5 +14,14 @@ class TransientError(AutograderError):
     """Worth retrying: a dependency was briefly unavailable."""
 
 
-class PoisonMessage(AutograderError, ValueError):
+class RetryCannotHelp(AutograderError):
+    """Failed for a reason a retry cannot change: given up at once, not retried."""
+
+
+class PoisonMessage(RetryCannotHelp, ValueError):
     """Can never succeed: malformed or of an unknown type. Dead-lettered at once."""
+
+
+class PlatformFailure(AutograderError):
+    """The platform, not the student's program, failed (a sandbox lost, a call never
+    answered): it fails the step, never becomes a test's verdict or score."""

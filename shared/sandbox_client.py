@@ -13,7 +13,7 @@ from contracts.messages import (
     envelope,
 )
 from contracts.sandbox import Manifest, RunRequest, RunResult, SandboxMetrics
-from shared.errors import AutograderError
+from shared.errors import AutograderError, PlatformFailure, RetryCannotHelp
 from shared.messaging.rpc import RpcClient
 
 
@@ -23,6 +23,11 @@ class SandboxCallFailed(AutograderError):
     def __init__(self, message: str, error_type: str | None) -> None:
         super().__init__(message)
         self.error_type = error_type or "sandbox_error"
+
+
+class SandboxLost(SandboxCallFailed, PlatformFailure, RetryCannotHelp):
+    """The lease is gone (its sandbox service restarted, say): the step cannot go on, and
+    running it again in the same attempt cannot bring the sandbox back."""
 
 
 class SandboxClient(Protocol):
@@ -42,6 +47,8 @@ class RpcSandboxClient:
     async def _call(self, call: AnySandboxCall, timeout_s: float) -> SandboxReply:
         request = envelope(call, submission_id=self.submission_id, attempt=self.attempt)
         reply = (await self.rpc.call(request, timeout_s)).payload(SandboxReply)
+        if reply.error_type == "LeaseNotFound":
+            raise SandboxLost(reply.error or "lease not found", reply.error_type)
         if reply.error is not None:
             raise SandboxCallFailed(reply.error, reply.error_type)
         return reply

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.db.outbox import OutboxRelay
 from shared.logging import configure_logging
 from shared.runtime import Runtime
 from shared.settings import CommonSettings, settings_problems
@@ -32,7 +33,8 @@ async def run_until(entries: Sequence[ServiceEntry], stop: asyncio.Event) -> Non
     """Run the services on one runtime until `stop` is set."""
     # Every service's settings carry the same common fields: the first one's serve all.
     runtime = await Runtime.open(entries[0].settings)
-    tasks: list[asyncio.Task[None]] = []
+    # One relay per process sends what its services recorded in the outbox.
+    tasks = [asyncio.create_task(OutboxRelay(runtime.pool, runtime.bus).run())]
     try:
         for entry in entries:
             tasks += await entry.start(runtime, entry.settings)

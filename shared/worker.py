@@ -1,8 +1,12 @@
-"""The step worker every step service runs: consume step work, run the step, publish
-its result to the tracker and the next step's work, and only then ack.
+"""The step worker every step service runs: consume step work, run the step (claimed,
+with heartbeats), record its outcome once, and only then ack.
 
-Handlers are idempotent on (submission, attempt, step) through the inbox: a message
-whose outputs were already confirmed is acked without running the step again.
+A step's outcome is decided once: its result for the tracker and the next step's work
+are queued in the outbox in the transaction that marks the message handled, and the
+process's outbox relay publishes them. A redelivery, or a give-up after a success that
+was recorded, finds the mark and sends nothing: a step never reports twice.
+Other messages (the extra handlers) are idempotent through the inbox mark, which is
+written after their outputs were confirmed.
 """
 
 from collections.abc import Awaitable, Callable, Mapping
@@ -14,6 +18,7 @@ from contracts.base import Contract
 from contracts.messages import MESSAGE_TYPES, Envelope, StepRequest, StepResult, utcnow
 from contracts.steps import StepName
 from shared.db.inbox import Inbox
+from shared.db.outbox import Outgoing
 from shared.errors import PoisonMessage
 from shared.messaging.bus import Bus
 from shared.messaging.consumer import GiveUp, make_consumer
@@ -45,9 +50,8 @@ class StepWorker:
         self.bus = bus
         self.inbox = inbox
         self.steps = steps
-        # One table from payload model to handler; step work goes to the step table.
-        self.handlers: dict[type[Contract], MessageHandler] = {StepRequest: self._run_step}
-        self.handlers |= extra or {}
+        # Step work goes to the step table; every other message type to its handler here.
+        self.handlers: dict[type[Contract], MessageHandler] = dict(extra or {})
         # What to record when a message of a type keeps failing (step work: a failed step).
         self.give_ups: dict[type[Contract], GiveUp] = {StepRequest: self._give_up_step}
         self.give_ups |= give_ups or {}
@@ -71,6 +75,9 @@ class StepWorker:
             if await self.inbox.seen(message):
                 log.info("duplicate message skipped")
                 return
+            if MESSAGE_TYPES[message.type] is StepRequest:
+                await self._run_step(message)  # marks as it records the outcome
+                return
             await self._dispatch(message)
             await self.inbox.mark(message)
 
@@ -84,20 +91,30 @@ class StepWorker:
         step = self._step_of(message)
         if await self.inbox.attempt_finished(message):
             log.info("attempt already finished; step skipped")
+            await self.inbox.mark(message)
             return
-        executed = await execute_step(self.steps, message.payload(StepRequest), step)
-        await self.publish_result(message, executed.result)
+        async with self.inbox.working_on(message):
+            executed = await execute_step(self.steps, message.payload(StepRequest), step)
+        outputs = [self._result_for(message, executed.result)]
         if executed.next_step is not None and executed.next_request is not None:
             work = message.caused(executed.next_request, step=executed.next_step)
-            await self.bus.publish(work, step_key(executed.next_step))
+            outputs.append(self._pipeline(work, step_key(executed.next_step)))
+        await self._record(message, outputs)
+
+    async def _record(self, message: Envelope, outputs: list[Outgoing]) -> None:
+        if not await self.inbox.record_once(message, outputs):
+            log.warning("step outcome was already recorded; this one is dropped")
+
+    def _result_for(self, cause: Envelope, result: StepResult) -> Outgoing:
+        return self._pipeline(cause.caused(result, step=result.step), result_key(result.step))
+
+    def _pipeline(self, message: Envelope, routing_key: str) -> Outgoing:
+        return Outgoing(self.bus.topology.pipeline_exchange, routing_key, message)
 
     def _step_of(self, message: Envelope) -> StepName:
         if message.step is None or message.step not in self.steps:
             raise PoisonMessage(f"{self.service} does not run step {message.step}")
         return message.step
-
-    async def publish_result(self, cause: Envelope, result: StepResult) -> None:
-        await self.bus.publish(cause.caused(result, step=result.step), result_key(result.step))
 
     async def give_up(self, message: Envelope, error: BaseException) -> None:
         give_up = self.give_ups.get(MESSAGE_TYPES[message.type])
@@ -105,9 +122,11 @@ class StepWorker:
             await give_up(message, error)
 
     async def _give_up_step(self, message: Envelope, error: BaseException) -> None:
-        """A step that kept crashing ends the pipeline as a failed step, not a silent stall."""
+        """A step that kept crashing ends the pipeline as a failed step, not a silent stall;
+        unless its outcome was recorded after all, which then stands."""
         if message.step is None:
             return
         plan = message.payload(_Plan).plan
         outcome = internal_error(message.step, error)
-        await self.publish_result(message, to_result(message.step, outcome, plan, utcnow()))
+        result = to_result(message.step, outcome, plan, utcnow())
+        await self._record(message, [self._result_for(message, result)])

@@ -13,6 +13,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aio_pika
 import httpx
@@ -20,6 +21,9 @@ import httpx
 from shared.db import drop_schema
 from shared.messaging.topology import EXPORT_REQUESTED_KEY, SERVICE_QUEUES, Topology
 from shared.settings import CommonSettings
+
+if TYPE_CHECKING:
+    from shared.runtime import Runtime
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -168,3 +172,17 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{condition.__name__} still false after {timeout_s} s")
         await asyncio.sleep(every_s)
+
+
+@contextlib.asynccontextmanager
+async def relaying(runtime: "Runtime") -> AsyncIterator[None]:
+    """Run the runtime's outbox relay, as every service process does: step workers send
+    their outcomes through the outbox."""
+    from shared.db.outbox import OutboxRelay
+
+    relay = asyncio.create_task(OutboxRelay(runtime.pool, runtime.bus).run())
+    try:
+        yield
+    finally:
+        relay.cancel()
+        await asyncio.gather(relay, return_exceptions=True)

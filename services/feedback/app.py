@@ -32,6 +32,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         Inbox(runtime.pool, "feedback"),
         steps,
         extra={FailureFeedbackRequest: failures.on_failure_requested},
+        give_ups={FailureFeedbackRequest: failures.on_failure_given_up},
     )
     await worker.start()
     return []

@@ -16,7 +16,7 @@ from contracts.messages import (
     StepRequest,
 )
 from contracts.steps import StepName
-from services.feedback.logic import choose_locale, render_failure, render_report
+from services.feedback.logic import choose_locale, plain_failure, render_failure, render_report
 from shared.feedback_config import parse_feedback_config
 from shared.messaging.topology import TRACKER_FEEDBACK_KEY
 from shared.pipeline import StepOutcome
@@ -47,3 +47,12 @@ class FailureFeedback:
         text = render_failure(request.failed, request.language, request.locale)
         reply = message.caused(FailureFeedbackRendered(feedback=text))
         await self.bus.publish(reply, TRACKER_FEEDBACK_KEY)
+
+    async def on_failure_given_up(self, message: Envelope, error: BaseException) -> None:
+        """The tracker ends a failed attempt only once it has the text: when rendering it
+        keeps failing, send the failed step's own message instead of leaving it open."""
+        request = message.payload(FailureFeedbackRequest)
+        text = plain_failure(request.failed)
+        await self.bus.publish(
+            message.caused(FailureFeedbackRendered(feedback=text)), TRACKER_FEEDBACK_KEY
+        )

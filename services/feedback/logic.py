@@ -251,6 +251,11 @@ def render_failure(failed: StepResult, language: str, locale: str) -> str:
     return _preflight_other(failed.message, locale)
 
 
+def plain_failure(failed: StepResult) -> str:
+    """The failure as the step reported it, for when the full text cannot be rendered."""
+    return f"Grading stopped at {failed.step.value}: {failed.message}"
+
+
 def _preflight_heading(locale: str) -> str:
     return f"{t(locale, 'preflight.title')}\n\n{t(locale, 'preflight.intro')}"
 

@@ -10,7 +10,6 @@ from services.intake.adapters.postgres import IntakeRepository
 from services.intake.handlers import create_app
 from services.intake.logic import FileLimits
 from services.intake.settings import IntakeSettings as Settings
-from shared.db.outbox import OutboxRelay
 from shared.messaging.rpc import RpcClient
 from shared.runtime import Runtime
 from shared.sandbox_client import RpcSandboxClient
@@ -57,8 +56,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
             app, host=settings.host, port=settings.port, log_config=None, access_log=False
         )
     )
-    relay = OutboxRelay(runtime.pool, runtime.bus)
-    return [asyncio.create_task(serve_until_cancelled(server)), asyncio.create_task(relay.run())]
+    return [asyncio.create_task(serve_until_cancelled(server))]
 
 
 async def serve_until_cancelled(server: uvicorn.Server) -> None:

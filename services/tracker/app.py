@@ -9,7 +9,6 @@ from services.tracker.adapters.postgres import PostgresAttemptStore
 from services.tracker.handlers import Tracker
 from services.tracker.settings import TrackerSettings as Settings
 from shared.db.inbox import Inbox
-from shared.db.outbox import OutboxRelay
 from shared.runtime import Runtime
 from shared.worker import StepWorker
 
@@ -32,20 +31,27 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         },
     )
     await worker.start()
-    relay = OutboxRelay(runtime.pool, runtime.bus)  # publishes what _finish queued
-    return [
-        asyncio.create_task(sweep_forever(tracker, settings)),
-        asyncio.create_task(relay.run()),
-    ]
+    return [asyncio.create_task(sweep_forever(tracker, settings))]
 
 
 async def sweep_forever(tracker: Tracker, settings: Settings) -> None:
-    store = tracker.store
+    suspects: set[tuple[int, int]] = set()
     while True:
         await asyncio.sleep(settings.sweep_interval_s)
         try:
-            for submission_id, attempt in await store.stuck(settings.stuck_after_s):
-                log.warning("pipeline interrupted", submission_id=submission_id, attempt=attempt)
-                await tracker.interrupt(submission_id, attempt)
+            suspects = await sweep_once(tracker, settings.stuck_after_s, suspects)
         except Exception:  # the sweep is retried next tick; the consumer keeps working
             log.exception("sweep failed")
+
+
+async def sweep_once(
+    tracker: Tracker, stuck_after_s: float, suspects: set[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Interrupt what was stale on the last sweep and still is; return what is stale now.
+    Two sightings, because right after a database outage every claim looks stale until
+    the live workers' next heartbeat lands."""
+    stale = set(await tracker.store.stuck(stuck_after_s))
+    for submission_id, attempt in sorted(stale & suspects):
+        log.warning("pipeline interrupted", submission_id=submission_id, attempt=attempt)
+        await tracker.interrupt(submission_id, attempt)
+    return stale - suspects

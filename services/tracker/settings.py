@@ -9,6 +9,7 @@ from shared.settings import CommonSettings
 class TrackerSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="TRACKER_", extra="ignore")
 
-    # A pipeline with no new step result for this long is marked INTERRUPTED.
-    stuck_after_s: float = Field(default=600, gt=0)
+    # A step whose worker has not beaten for this long (workers beat every 10 s), seen on
+    # two sweeps in a row, is a stall: its attempt is marked INTERRUPTED.
+    stuck_after_s: float = Field(default=120, gt=0)
     sweep_interval_s: float = Field(default=30, gt=0)

@@ -1,20 +1,29 @@
-"""Remembers which messages a consumer fully handled, so redeliveries change nothing.
+"""Remembers which messages a consumer fully handled, so redeliveries change nothing,
+and which step it is working on now, so a stall can be told from a queue.
 
-A key is recorded only after the handler's outputs were confirmed; a crash between
-the two means the work is redone and its duplicate outputs are absorbed downstream
-(the tracker's unique step events, the sandbox's lease per owner). Copies delivered
-at the same time to one process are serialised by a lock per key, so the second
-sees the first's mark (docs/adr/0002-idempotency.md says what remains across replicas).
+- A step's outcome is recorded once: its mark and the messages it sends (through the
+  outbox) commit together, and a second recording of the same step attempt (a
+  redelivery, a give-up racing a success, another replica) sends nothing.
+- Other handlers mark after their outputs were confirmed; a crash between the two
+  means the work is redone and its duplicate outputs are absorbed downstream.
+- Copies delivered at the same time to one process are serialised by a lock per key,
+  so the second sees the first's mark (docs/adr/0002-idempotency.md).
+- While a step runs, its claim row is kept alive by heartbeats; the tracker's sweep
+  ends only attempts whose claim's heartbeats stopped.
 """
 
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
+import structlog
 
 from contracts.messages import Envelope
+from shared.db.outbox import Outgoing, enqueue_all
+
+log = structlog.get_logger()
 
 
 def idempotency_key(envelope: Envelope) -> str:
@@ -24,9 +33,10 @@ def idempotency_key(envelope: Envelope) -> str:
 
 
 class Inbox:
-    def __init__(self, pool: asyncpg.Pool, consumer: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, consumer: str, *, heartbeat_s: float = 10.0) -> None:
         self.pool = pool
         self.consumer = consumer
+        self.heartbeat_s = heartbeat_s
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: Counter[str] = Counter()
 
@@ -68,3 +78,56 @@ class Inbox:
             self.consumer,
             idempotency_key(envelope),
         )
+
+    async def record_once(self, envelope: Envelope, outputs: Sequence[Outgoing]) -> bool:
+        """Mark `envelope` handled and queue its outputs in one transaction, and end the
+        step's claim; False (nothing queued) when it was already recorded."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            first = await connection.fetchval(
+                "INSERT INTO processed_messages (consumer, key) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING RETURNING true",
+                self.consumer,
+                idempotency_key(envelope),
+            )
+            if not first:
+                return False
+            await enqueue_all(connection, outputs)
+            await connection.execute(
+                "DELETE FROM step_claims WHERE submission_id = $1 AND attempt = $2 AND step = $3",
+                *_step_of(envelope),
+            )
+        return True
+
+    @contextlib.asynccontextmanager
+    async def working_on(self, envelope: Envelope) -> AsyncIterator[None]:
+        """Claim the envelope's step and keep the claim alive while the body runs."""
+        await self._beat(envelope)
+        heartbeats = asyncio.create_task(self._beat_forever(envelope))
+        try:
+            yield
+        finally:
+            heartbeats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeats
+
+    async def _beat_forever(self, envelope: Envelope) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            try:
+                await self._beat(envelope)
+            except Exception as error:  # the database is down: try again next beat
+                log.warning("step heartbeat failed", error=repr(error))
+
+    async def _beat(self, envelope: Envelope) -> None:
+        await self.pool.execute(
+            "INSERT INTO step_claims (submission_id, attempt, step, consumer)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (submission_id, attempt, step)"
+            " DO UPDATE SET heartbeat_at = now(), consumer = EXCLUDED.consumer",
+            *_step_of(envelope),
+            self.consumer,
+        )
+
+
+def _step_of(envelope: Envelope) -> tuple[int, int, str]:
+    step = envelope.step.value if envelope.step else "-"
+    return envelope.submission_id, envelope.attempt, step

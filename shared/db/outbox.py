@@ -1,15 +1,21 @@
-"""The transactional outbox: intake writes messages in the same transaction as the
-submission, and a relay publishes them with confirms afterwards.
+"""The transactional outbox: a service writes the messages it sends in the same
+transaction as the state they follow from (intake's submission, a step's recorded
+outcome, the tracker's final record), and a relay publishes them with confirms.
 
-A broker outage therefore delays an accepted submission but never loses it. The relay
-wakes on NOTIFY and also polls, so it catches rows written while it was down.
+A broker outage therefore delays what was decided but never loses it, and what was
+decided is sent once. Every process runs one relay; relays share the table (SKIP
+LOCKED). A relay wakes on NOTIFY and also polls, so it catches rows written while it
+was down or while its listening connection was lost.
 """
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import asyncpg
 import structlog
+from asyncpg.pool import PoolConnectionProxy
 
 from contracts.messages import Envelope
 from shared.db import Connection
@@ -17,6 +23,7 @@ from shared.messaging.bus import Bus
 
 log = structlog.get_logger()
 CHANNEL = "outbox_new"
+Listener = PoolConnectionProxy | None
 
 
 async def enqueue(
@@ -31,6 +38,20 @@ async def enqueue(
     await connection.execute(f"NOTIFY {CHANNEL}")
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to send once the transaction that decided it commits."""
+
+    exchange: str
+    routing_key: str
+    envelope: Envelope
+
+
+async def enqueue_all(connection: Connection, messages: Sequence[Outgoing]) -> None:
+    for message in messages:
+        await enqueue(connection, message.exchange, message.routing_key, message.envelope)
+
+
 class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, bus: Bus, *, poll_interval_s: float = 1.0) -> None:
         self.pool = pool
@@ -39,17 +60,39 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
 
     async def run(self) -> None:
-        listener = await self.pool.acquire()
-        await listener.add_listener(CHANNEL, self._on_notify)
+        listener: Listener = None
         try:
             while True:
+                listener = await self._listening(listener)
                 await self._drain_logging_errors()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self.poll_interval_s)
                 self._wakeup.clear()
         finally:
+            await self._release(listener)
+
+    async def _listening(self, listener: Listener) -> Listener:
+        """A connection that LISTENs, taken again after the database was restarted; until
+        then the relay only polls."""
+        if listener is not None and not listener.is_closed():
+            return listener
+        await self._release(listener)
+        connection: Listener = None
+        try:
+            connection = await self.pool.acquire()
+            await connection.add_listener(CHANNEL, self._on_notify)
+        except Exception as error:
+            log.warning("outbox relay cannot listen yet", error=repr(error))
+            await self._release(connection)
+            return None
+        return connection
+
+    async def _release(self, listener: Listener) -> None:
+        if listener is None:
+            return
+        with contextlib.suppress(Exception):  # a lost connection is simply dropped
             await listener.remove_listener(CHANNEL, self._on_notify)
-            await self.pool.release(listener)
+        await self.pool.release(listener)
 
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
@@ -71,8 +114,8 @@ class OutboxRelay:
             )
             for row in rows:
                 await self.bus.publish_raw(row["exchange"], row["routing_key"], bytes(row["body"]))
+            # Sent rows are deleted: the table holds only what is still to send.
             await connection.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
-                [row["id"] for row in rows],
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [row["id"] for row in rows]
             )
         return len(rows)

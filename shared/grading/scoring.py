@@ -13,6 +13,7 @@ the focus ranking are computed from the unrounded test scores.
 from collections.abc import Mapping
 
 from contracts.results import FocusItem, NodeResult, ResultTree, TestResult
+from shared.errors import PlatformFailure
 from shared.grading.criteria import CriteriaNode, CriteriaTree, TestNode
 from shared.grading.messages import say, say_in
 from shared.grading.ports import GradeContext
@@ -103,6 +104,8 @@ def node_score(node: NodeResult, overrides: Mapping[str, float] = _NO_OVERRIDES)
 async def _run_test(test: TestNode, ctx: GradeContext) -> TestOutcome:
     try:
         return await test.function.run(ctx, test.params)
+    except PlatformFailure:  # the step fails: a lost sandbox must not grade the student 0
+        raise
     except Exception as error:  # a broken test function must not stop the other tests
         return TestOutcome(score=0, verdict="error", message=_grader_failed(ctx, error))
 

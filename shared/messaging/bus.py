@@ -88,14 +88,18 @@ class Bus:
         quorum: dict[str, Any] = {"x-queue-type": "quorum"}
         dead = await channel.declare_queue(t.dead_queue(service), durable=True, arguments=quorum)
         await dead.bind(self._exchanges[t.dead_exchange], routing_key=service)
-        queue = await channel.declare_queue(
+        queue = await _declare_or_explain(
+            channel,
             t.queue(service),
-            durable=True,
-            arguments={
+            {
                 **quorum,
                 "x-delivery-limit": self.delivery_limit,
                 "x-dead-letter-exchange": t.dead_exchange,
                 "x-dead-letter-routing-key": service,
+                # Dead-lettering waits for the dead queue's confirm, so a given-up message
+                # cannot vanish between the two queues; this needs reject-publish.
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
             },
         )
         for key in bindings(service):
@@ -191,3 +195,18 @@ class Bus:
         queue = await channel.get_queue(queue_name, ensure=True)
         await queue.consume(handler)
         return queue
+
+
+async def _declare_or_explain(
+    channel: AbstractChannel, name: str, arguments: dict[str, Any]
+) -> AbstractQueue:
+    """Declare a durable queue; one left by an older version with other arguments is
+    refused by RabbitMQ (406), which this turns into what to do about it."""
+    try:
+        return await channel.declare_queue(name, durable=True, arguments=arguments)
+    except aio_pika.exceptions.ChannelPreconditionFailed as error:
+        raise RuntimeError(
+            f"queue {name!r} exists with other arguments than this version declares "
+            f"({error}); let it drain, then delete it (rabbitmqctl delete_queue {name}) "
+            "and start again, or run under a new AUTOGRADER_NAMESPACE"
+        ) from error

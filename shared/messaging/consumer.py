@@ -19,7 +19,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
 from contracts.messages import Envelope
-from shared.errors import PoisonMessage
+from shared.errors import RetryCannotHelp
 from shared.messaging.topology import RETRIES_HEADER
 
 EnvelopeHandler = Callable[[Envelope], Awaitable[None]]
@@ -82,8 +82,8 @@ async def _settle(
     _bind(envelope)
     try:
         await handler(envelope)
-    except (PoisonMessage, ValidationError) as error:  # retrying can never help
-        log.error("poison message", error=str(error)[:500])
+    except (RetryCannotHelp, ValidationError) as error:  # retrying can never help
+        log.error("retrying cannot help; given up", error=repr(error)[:500])
         await _give_up(message, envelope, error, policy.on_give_up)
         return "dead_lettered"
     except Exception as error:

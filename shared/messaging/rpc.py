@@ -16,14 +16,14 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from contracts.messages import Envelope
-from shared.errors import TransientError
+from shared.errors import PlatformFailure, TransientError
 from shared.messaging.bus import Bus, to_message
 
 log = structlog.get_logger()
 ReplyHandler = Callable[[Envelope], Awaitable[Envelope]]
 
 
-class RpcTimeout(TransientError, TimeoutError):
+class RpcTimeout(TransientError, PlatformFailure, TimeoutError):
     """The server did not answer in time."""
 
 

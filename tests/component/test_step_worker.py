@@ -19,6 +19,8 @@ from contracts.messages import (
 )
 from contracts.results import ResultTree
 from contracts.steps import StepName, StepStatus
+from shared.db.inbox import idempotency_key
+from shared.db.outbox import Outgoing
 from shared.errors import PoisonMessage
 from shared.messaging.topology import Topology
 from shared.pipeline import StepOutcome
@@ -39,21 +41,38 @@ class FakeBus:
 
 
 class FakeInbox:
-    def __init__(self) -> None:
+    """Marks by the real idempotency key; what a recorded outcome queues goes to the
+    bus's list, as the outbox relay would publish it."""
+
+    def __init__(self, bus: FakeBus) -> None:
+        self.bus = bus
         self.marked: set[str] = set()
+        self.claimed: list[str] = []
 
     @contextlib.asynccontextmanager
     async def exclusive(self, message: Envelope) -> AsyncIterator[None]:
         yield
 
+    @contextlib.asynccontextmanager
+    async def working_on(self, message: Envelope) -> AsyncIterator[None]:
+        self.claimed.append(idempotency_key(message))
+        yield
+
     async def seen(self, message: Envelope) -> bool:
-        return str(message.message_id) in self.marked
+        return idempotency_key(message) in self.marked
 
     async def attempt_finished(self, message: Envelope) -> bool:
         return False
 
     async def mark(self, message: Envelope) -> None:
-        self.marked.add(str(message.message_id))
+        self.marked.add(idempotency_key(message))
+
+    async def record_once(self, message: Envelope, outputs: list[Outgoing]) -> bool:
+        if await self.seen(message):
+            return False
+        await self.mark(message)
+        self.bus.published += [(out.routing_key, out.envelope) for out in outputs]
+        return True
 
 
 def work(step: StepName) -> Envelope:
@@ -73,7 +92,7 @@ def worker(outcome: StepOutcome) -> tuple[StepWorker, FakeBus]:
 
     bus = FakeBus()
     steps = {StepName.GRADE: step_function}
-    return StepWorker("grading", bus, FakeInbox(), steps), bus  # type: ignore[arg-type]
+    return StepWorker("grading", bus, FakeInbox(bus), steps), bus  # type: ignore[arg-type]
 
 
 async def test_success_publishes_the_result_then_the_next_step_with_the_context() -> None:
@@ -105,6 +124,24 @@ async def test_the_same_message_twice_is_handled_once() -> None:
     await step_worker.handle(message)
     await step_worker.handle(message)
     assert len(bus.published) == 2
+
+
+async def test_a_give_up_after_a_recorded_success_sends_nothing() -> None:
+    """One outcome per step: the success was recorded, so the later give-up (its ack was
+    lost, say) must not also report an internal error."""
+    step_worker, bus = worker(StepOutcome.success("graded"))
+    message = work(StepName.GRADE)
+    await step_worker.handle(message)
+    await step_worker.give_up(message, RuntimeError("ack lost"))
+    results = [m.payload(StepResult) for key, m in bus.published if key == "result.GRADE"]
+    assert [r.status for r in results] == [StepStatus.SUCCESS]
+
+
+async def test_a_step_is_claimed_while_it_runs() -> None:
+    step_worker, _ = worker(StepOutcome.success("graded"))
+    message = work(StepName.GRADE)
+    await step_worker.handle(message)
+    assert step_worker.inbox.claimed == [idempotency_key(message)]  # type: ignore[attr-defined]
 
 
 async def test_a_step_this_service_does_not_run_is_poison() -> None:

@@ -12,7 +12,7 @@ from shared.messaging.topology import EXPORT_REQUESTED_KEY, TRACKER_ACCEPTED_KEY
 from shared.pipeline import StepOutcome
 from shared.runtime import Runtime
 from tests.integration.test_redelivery import new_submission, queue_depth
-from tests.support import TEST_RETRY_DELAYS_MS, Isolation, eventually
+from tests.support import TEST_RETRY_DELAYS_MS, Isolation, eventually, relaying
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ async def test_outbox_keeps_messages_while_the_broker_is_down_and_sends_them_lat
         down = OutboxRelay(runtime.pool, BrokerDown())  # type: ignore[arg-type]
         with pytest.raises(ConnectionError):
             await down.publish_batch()
-        pending = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        pending = "SELECT count(*) FROM outbox"
         assert await runtime.pool.fetchval(pending) == 1
         assert await OutboxRelay(runtime.pool, runtime.bus).publish_batch() == 1
         assert await runtime.pool.fetchval(pending) == 0
@@ -170,7 +170,8 @@ async def test_a_transient_failure_waits_in_a_delay_queue_and_then_succeeds(
         async def result_published() -> bool:
             return await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 1
 
-        await eventually(result_published)
+        async with relaying(runtime):
+            await eventually(result_published)
         assert len(tries) == 3  # two waits, then success: published once
         topology = runtime.bus.topology
         for delay_ms in TEST_RETRY_DELAYS_MS:  # it waited in each delay queue in turn
@@ -181,5 +182,36 @@ async def test_a_transient_failure_waits_in_a_delay_queue_and_then_succeeds(
                 == 0
             )
         assert await queue_depth(runtime, topology.dead_queue("grading")) == 0
+    finally:
+        await runtime.close()
+
+
+async def test_service_queues_dead_letter_at_least_once(isolation: Isolation) -> None:
+    """Dead-lettering waits for the dead queue's confirm (at-least-once), which RabbitMQ
+    honours only with reject-publish overflow; read back from the broker itself."""
+    import asyncio
+    import json
+    import shutil
+    import subprocess
+
+    if shutil.which("rabbitmqctl") is None:
+        pytest.fail("rabbitmqctl is needed to read queue arguments (apt install rabbitmq-server)")
+    runtime = await Runtime.open(isolation.settings())
+    try:
+        command = ["rabbitmqctl", "list_queues", "name", "arguments", "--formatter", "json", "-q"]
+        listed = (
+            await asyncio.to_thread(
+                subprocess.run, command, capture_output=True, text=True, check=True, timeout=60
+            )
+        ).stdout
+        # Each argument is listed as [name, type, value].
+        arguments = {
+            queue["name"]: {name: value for name, _, value in queue["arguments"]}
+            for queue in json.loads(listed)
+        }
+        grading = arguments[runtime.bus.topology.queue("grading")]
+        assert grading["x-dead-letter-strategy"] == "at-least-once"
+        assert grading["x-overflow"] == "reject-publish"
+        assert grading["x-queue-type"] == "quorum"
     finally:
         await runtime.close()

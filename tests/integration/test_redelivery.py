@@ -23,7 +23,7 @@ from shared.messaging.topology import step_key
 from shared.pipeline import StepOutcome, to_result
 from shared.runtime import Runtime
 from shared.worker import StepWorker
-from tests.support import Isolation, eventually
+from tests.support import Isolation, eventually, relaying
 
 pytestmark = pytest.mark.integration
 
@@ -58,9 +58,20 @@ async def seeded_submission(runtime: Runtime, demo_config: dict) -> tuple[int, S
 
 @pytest.fixture
 async def runtime(isolation: Isolation) -> AsyncIterator[Runtime]:
+    """A runtime whose outbox relay publishes what workers record, as in a service."""
     opened = await Runtime.open(isolation.settings())
-    yield opened
+    async with relaying(opened):
+        yield opened
     await opened.close()
+
+
+async def outbox_sent(runtime: Runtime) -> None:
+    """Wait until the relay has published everything recorded so far."""
+
+    async def empty() -> bool:
+        return await runtime.pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+    await eventually(empty)
 
 
 class CountingWorker(StepWorker):
@@ -108,6 +119,7 @@ async def test_a_duplicated_step_request_runs_once_and_publishes_once(
     await runtime.bus.publish(work, step_key(StepName.FOCUS))
     await runtime.bus.publish(work, step_key(StepName.FOCUS))  # the redelivery
     await handled(worker, 2)  # both copies went through the worker: now count
+    await outbox_sent(runtime)
     assert ran == [StepName.FOCUS]
     assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 1
     assert await queue_depth(runtime, runtime.bus.topology.queue("feedback")) == 1

@@ -105,6 +105,10 @@ class PostgresAttemptTx:
             *self.key,
             record.status.value,
         )
+        # A step still claimed (one that crashed, or was interrupted) works for nobody now.
+        await self.connection.execute(
+            "DELETE FROM step_claims WHERE submission_id = $1 AND attempt = $2", *self.key
+        )
 
     async def enqueue(self, exchange: str, routing_key: str, message: Envelope) -> None:
         """Into the outbox, in this transaction; the relay publishes it after the commit."""
@@ -156,9 +160,13 @@ class PostgresAttemptStore:
             yield tx
 
     async def stuck(self, older_than_s: float) -> list[tuple[int, int]]:
+        """Open attempts whose running step stopped beating. Waiting in a queue or for a
+        sandbox holds no claim, or a claim that beats: neither is stuck."""
         rows = await self.pool.fetch(
-            "SELECT submission_id, attempt FROM attempts WHERE finished_at IS NULL"
-            " AND last_event_at < now() - make_interval(secs => $1)",
+            "SELECT DISTINCT a.submission_id, a.attempt FROM attempts a"
+            " JOIN step_claims c USING (submission_id, attempt)"
+            " WHERE a.finished_at IS NULL"
+            " AND c.heartbeat_at < now() - make_interval(secs => $1)",
             older_than_s,
         )
         return [(row["submission_id"], row["attempt"]) for row in rows]

@@ -118,4 +118,6 @@ def test_a_crash_reports_its_exit_code_and_what_was_measured(
 
     assert graded["verdict"] == "runtime_error"
     assert (graded["measured"]["exit_code"], graded["measured"]["signal"]) == (3, None)
-    assert graded["measured"]["wall_ms"] >= graded["measured"]["cpu_ms"] >= 0
+    # Both measured; not compared: CPU comes in 10 ms ticks and can top a short wall time.
+    assert graded["measured"]["wall_ms"] > 0
+    assert graded["measured"]["cpu_ms"] >= 0

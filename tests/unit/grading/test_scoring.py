@@ -9,6 +9,8 @@ from contracts.results import ResultTree
 from contracts.sandbox import Verdict
 from shared.grading.criteria import build_tree
 from shared.grading.scoring import focus, grade, run_tests, score_tree, score_vector
+from shared.messaging.rpc import RpcTimeout
+from shared.sandbox_client import SandboxLost
 from tests.unit.grading.fakes import FakeRunner, check, context, ran, scored
 
 
@@ -177,6 +179,21 @@ async def test_run_tests_turns_a_crashing_test_function_into_an_error_verdict() 
     assert "not in your code" in outcomes["base/a"].message
     # The failure of one test does not stop the others.
     assert outcomes["base/b"].verdict == "passed"
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [SandboxLost("no live lease 'x'", "LeaseNotFound"), RpcTimeout("no reply within 31s")],
+)
+async def test_a_lost_sandbox_fails_the_step_instead_of_grading_the_student_zero(
+    lost: Exception,
+) -> None:
+    """Issue 15's measurement: after a sandbox restart every later test scored 0 with
+    verdict error inside a GRADE step that succeeded. The platform's failure must fail
+    the step (not the student's fault), never become a score."""
+    tree = build_tree({"base": {"tests": [check("a"), check("b")]}}, ["input_output"])
+    with pytest.raises(type(lost)):
+        await run_tests(tree, context(FakeRunner(ran(), lost)))
 
 
 async def test_a_program_test_without_a_sandbox_is_an_error_not_a_failure() -> None:
