@@ -92,3 +92,36 @@ class SubmissionView(Contract):
     result_tree: ResultTree | None
     pipeline_execution: PipelineExecution
     export: ExportDelivery | None = None  # None: the config exports nowhere
+
+
+TokenRole = Literal["admin", "instructor", "integration", "runner"]
+
+
+class TokenIn(Contract):
+    """POST /api/v1/tokens. `assignments` limits an instructor to those assignments
+    (their external_assignment_id); left out, it is granted every one."""
+
+    role: TokenRole
+    name: str = Field(min_length=1, max_length=200)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    assignments: list[str] | None = Field(default=None, max_length=1000)
+
+
+class TokenView(Contract):
+    """A token as listed: never its value, only its public prefix."""
+
+    id: int
+    name: str
+    role: TokenRole
+    prefix: str
+    assignments: list[str] | None = None
+    created_at: datetime
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class TokenCreated(TokenView):
+    """The answer to creating a token: the only time its value is shown."""
+
+    token: str = Field(description="Send as `Authorization: Bearer <token>`; shown only once")

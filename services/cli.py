@@ -27,7 +27,10 @@ from shared.serve import ServiceEntry, run_until, serve
 from shared.settings import CommonSettings, LogSettings, settings_problems
 
 if TYPE_CHECKING:  # imported when grading only: `serve` does not load the in-process mode
+    from datetime import datetime
+
     from services.inprocess import InProcessOptions
+    from shared.auth import NewToken, Role
 
 T = TypeVar("T")
 
@@ -225,6 +228,50 @@ def dead_letter_command(args: argparse.Namespace, settings: CommonSettings) -> i
     return 0
 
 
+def token_command(args: argparse.Namespace, settings: CommonSettings) -> int:
+    """Create a token straight in the database (the first admin's, before any API call
+    can be authenticated); prints its value once, on stdout, and nothing else there."""
+    from datetime import UTC, datetime
+
+    from shared.auth import Role, parse_duration
+
+    try:
+        expires_at = (
+            None if args.expires is None else datetime.now(UTC) + parse_duration(args.expires)
+        )
+    except ValueError as error:
+        return _fail(str(error))
+    if args.assignment and args.role != "instructor":
+        return _fail("--assignment grants an instructor token assignments; this role has none")
+    row, token = asyncio.run(
+        _create_token(settings, Role(args.role), args.name, expires_at, args.assignment)
+    )
+    until = f", expires {row['expires_at']:%Y-%m-%d %H:%M} UTC" if expires_at else ""
+    print(f"token {row['id']} ({args.role}, {args.name!r}{until}); shown once:", file=sys.stderr)
+    print(token.value)
+    return 0
+
+
+async def _create_token(
+    settings: CommonSettings,
+    role: "Role",
+    name: str,
+    expires_at: "datetime | None",
+    assignments: list[str] | None,
+) -> tuple[dict[str, Any], "NewToken"]:
+    from shared.db import create_pool
+    from shared.db.tokens import TokenStore
+
+    await migrate(str(settings.database_url), settings.db_schema)
+    pool = await create_pool(str(settings.database_url), settings.db_schema, max_size=1)
+    try:
+        return await TokenStore(pool).create(
+            role, name, expires_at=expires_at, assignments=assignments
+        )
+    finally:
+        await pool.close()
+
+
 def db_upgrade(settings: CommonSettings) -> int:
     applied = asyncio.run(migrate(str(settings.database_url), settings.db_schema))
     print(f"schema {settings.db_schema}: applied {applied or 'nothing (up to date)'}")
@@ -245,6 +292,21 @@ def parser() -> argparse.ArgumentParser:
     )
     dead.add_argument("action", choices=["list", "redrive"])
     dead.add_argument("--service", help="one service's dead queue (default: all)")
+    token = commands.add_parser(
+        "token", help="create an API token in the database (the first admin's, say)"
+    )
+    token.add_argument("action", choices=["create"])
+    token.add_argument(
+        "--role", required=True, choices=["admin", "instructor", "integration", "runner"]
+    )
+    token.add_argument("--name", default="cli", help="what the token is for (default: cli)")
+    token.add_argument("--expires", help="lifetime such as 30d, 12h or 45m (default: never)")
+    token.add_argument(
+        "--assignment",
+        action="append",
+        metavar="EXTERNAL_ASSIGNMENT_ID",
+        help="an instructor token's assignment (repeat; default: every assignment)",
+    )
     _add_grade_command(commands)
     return root
 
@@ -309,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         return db_upgrade(_settings(CommonSettings))
     if args.command == "dead-letters":
         return dead_letter_command(args, _settings(CommonSettings))
+    if args.command == "token":
+        return token_command(args, _settings(CommonSettings))
     return grade(args)
 
 

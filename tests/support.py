@@ -23,6 +23,8 @@ from shared.messaging.topology import EXPORT_REQUESTED_KEY, SERVICE_QUEUES, Topo
 from shared.settings import CommonSettings
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from shared.runtime import Runtime
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -144,6 +146,7 @@ async def running_stack(timeout_s: float = 30) -> AsyncIterator[httpx.AsyncClien
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
         try:
             await wait_healthy(client)
+            client.headers.update(bearer(await issue_token("admin")))
             yield client
         finally:
             stop.set()
@@ -186,3 +189,35 @@ async def relaying(runtime: "Runtime") -> AsyncIterator[None]:
     finally:
         relay.cancel()
         await asyncio.gather(relay, return_exceptions=True)
+
+
+async def issue_token(
+    role: str = "admin",
+    *,
+    dsn: str | None = None,
+    schema: str | None = None,
+    name: str = "tests",
+    assignments: list[str] | None = None,
+    expires_at: "datetime | None" = None,
+) -> str:
+    """A token made straight in the database (as `autograder token create` does); the
+    database and schema default to the test's environment."""
+    from shared.auth import Role
+    from shared.db import create_pool, migrate
+    from shared.db.tokens import TokenStore
+
+    dsn = dsn or os.environ.get("DATABASE_URL", DATABASE_URL)
+    schema = schema or os.environ["AUTOGRADER_DB_SCHEMA"]
+    await migrate(dsn, schema)
+    pool = await create_pool(dsn, schema, max_size=1)
+    try:
+        _, token = await TokenStore(pool).create(
+            Role(role), name, expires_at=expires_at, assignments=assignments
+        )
+    finally:
+        await pool.close()
+    return token.value
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

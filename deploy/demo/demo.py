@@ -41,18 +41,40 @@ def files_of(example: str) -> dict[str, str]:
     return {p.relative_to(root).as_posix(): p.read_text() for p in root.rglob("*") if p.is_file()}
 
 
-def start_stack(port: int) -> subprocess.Popen[bytes]:
-    env = {
+AUTOGRADER = str(ROOT / ".venv" / "bin" / "autograder")
+
+
+def demo_env() -> dict[str, str]:
+    return {
         **os.environ,
         "AUTOGRADER_NAMESPACE": NAMESPACE,
         "AUTOGRADER_DB_SCHEMA": NAMESPACE,
         "AUTOGRADER_LOG_FORMAT": "json",
         "AUTOGRADER_ENV": "development",  # the demo exports nowhere: no webhook secret
     }
+
+
+def start_stack(port: int) -> subprocess.Popen[bytes]:
     LOG.parent.mkdir(exist_ok=True)
-    command = [str(ROOT / ".venv" / "bin" / "autograder"), "serve", "all", "--port", str(port)]
+    command = [AUTOGRADER, "serve", "all", "--port", str(port)]
     with LOG.open("wb") as log:
-        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, env=demo_env(), stdout=log, stderr=subprocess.STDOUT)
+
+
+def create_token() -> str:
+    """The first admin's token, made as an operator would: `autograder token create`."""
+    command = [AUTOGRADER, "token", "create", "--role", "admin", "--name", "demo"]
+    made = subprocess.run(
+        command, env=demo_env(), capture_output=True, text=True, check=True, timeout=120
+    )
+    return made.stdout.strip()
+
+
+def print_how_to_call(port: int, token: str) -> None:
+    print("\nthe API needs a token; this run made one with")
+    print("  autograder token create --role admin --name demo")
+    print("and called it like this while the stack ran:")
+    print(f'  curl -H "Authorization: Bearer {token}" http://127.0.0.1:{port}/api/v1/templates')
 
 
 async def wait_healthy(client: httpx.AsyncClient, stack: subprocess.Popen[bytes]) -> None:
@@ -190,12 +212,15 @@ async def main() -> int:
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             await wait_healthy(client, stack)
+            token = await asyncio.to_thread(create_token)
+            client.headers["Authorization"] = f"Bearer {token}"
             print(f"sandbox backend: {sandbox_backend()}")
             ids = await submit_all(client)
             print("grading:")
             final = await follow(client, ids)
         ok = print_table(ids, final)
         print_details(ids, final)
+        print_how_to_call(port, token)
     finally:
         stop_stack(stack)
     print("demo: every example was graded as expected" if ok else "demo: SOME RESULTS WERE WRONG")

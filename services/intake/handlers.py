@@ -11,6 +11,7 @@ each wrong field by its JSON path. Domain errors become HTTP here, in `STATUS_OF
 import asyncio
 import socket
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import asyncpg
@@ -32,6 +33,9 @@ from contracts.api import (
     SubmissionView,
     TemplateDetail,
     TemplateSummary,
+    TokenCreated,
+    TokenIn,
+    TokenView,
 )
 from contracts.config import MAX_DB_ID, GradingConfig, GradingConfigIn
 from contracts.sandbox import SandboxMetrics
@@ -40,6 +44,7 @@ from services.intake.logic import (
     MAX_JSON_DEPTH,
     Conflict,
     FileLimits,
+    Forbidden,
     IntakeError,
     InvalidInput,
     InvalidSubmission,
@@ -47,12 +52,21 @@ from services.intake.logic import (
     MalformedRequest,
     NotFound,
     RequestTooLarge,
+    Unauthenticated,
     config_problems,
     files_from_archive,
     json_depth,
 )
 from services.intake.openapi import contract_openapi, json_body, problem_responses, submission_body
-from services.intake.submissions import SubmissionIn, accept_submission, export_again
+from services.intake.submissions import (
+    SubmissionIn,
+    accept_submission,
+    check_assignment,
+    check_sees_submission,
+    export_again,
+)
+from shared.auth import Principal, Role, Scope
+from shared.db.tokens import TokenStore
 from shared.errors import TransientError
 from shared.grading.catalogue import catalogue, template_detail
 from shared.grading.errors import UnknownTemplate
@@ -76,6 +90,8 @@ log = structlog.get_logger()
 # The one place a domain error becomes an HTTP status (and its problem title).
 STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     InvalidInput: (422, "Unprocessable input"),
+    Unauthenticated: (401, "Unauthenticated"),
+    Forbidden: (403, "Forbidden"),
     NotFound: (404, "Not found"),
     Conflict: (409, "Conflict"),
     RequestTooLarge: (413, "Request body too large"),
@@ -97,18 +113,54 @@ def topology(request: Request) -> Topology:
     return request.app.state.topology  # type: ignore[no-any-return]
 
 
+def token_store(request: Request) -> TokenStore:
+    return request.app.state.tokens  # type: ignore[no-any-return]
+
+
+# Where a careless client may have put a token: refused, so it is not used from a URL
+# (URLs end up in logs, proxies and browser history).
+TOKEN_QUERY_NAMES = ("access_token", "token", "api_key", "apikey")
+
+
+async def caller(request: Request, store: Annotated[TokenStore, Depends(token_store)]) -> Principal:
+    """The token's principal: 401 when there is none, or it is unknown, revoked or expired."""
+    if any(name in request.query_params for name in TOKEN_QUERY_NAMES):
+        raise Unauthenticated("a token is accepted only in the Authorization header")
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthenticated("send a token as `Authorization: Bearer <token>`")
+    principal = await store.authenticate(value.strip())
+    if principal is None:
+        raise Unauthenticated("the token is unknown, revoked or expired")
+    structlog.contextvars.bind_contextvars(token_id=principal.token_id)
+    return principal
+
+
+def allowed(scope: Scope) -> Any:
+    """A dependency: the caller, when its role has `scope` (403 if not)."""
+
+    async def check(who: Annotated[Principal, Depends(caller)]) -> Principal:
+        if not who.may(scope):
+            raise Forbidden(f"a {who.role} token may not use {scope}")
+        return who
+
+    return Depends(check)
+
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 # Ids are PostgreSQL bigints: a larger number names nothing, and is said so (422).
 DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
 RepoDep = Annotated[IntakeRepository, Depends(repository)]
 LimitsDep = Annotated[FileLimits, Depends(file_limits)]
 TopologyDep = Annotated[Topology, Depends(topology)]
+TokensDep = Annotated[TokenStore, Depends(token_store)]
 
 health_router = APIRouter(tags=["health"])
 configs = APIRouter(prefix="/api/v1/configs", tags=["configs"])
 submissions = APIRouter(prefix="/api/v1/submissions", tags=["submissions"])
 templates = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 sandbox = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
+tokens = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 
 
 @health_router.get("/health", response_model=Health)
@@ -134,8 +186,14 @@ async def get_ready(request: Request) -> Readiness:
     responses=problem_responses(400, 413, 422),
     openapi_extra=json_body("GradingConfigIn"),
 )
-async def create_config(request: Request, repo: RepoDep, limits: LimitsDep) -> GradingConfig:
+async def create_config(
+    request: Request,
+    repo: RepoDep,
+    limits: LimitsDep,
+    who: Annotated[Principal, allowed(Scope.CONFIGS_WRITE)],
+) -> GradingConfig:
     body = await _json_body(request, limits.max_config_bytes, GradingConfigIn)
+    check_assignment(who, body.external_assignment_id)
     problems = config_problems(body)
     if problems:
         raise InvalidInput(problems)
@@ -143,20 +201,27 @@ async def create_config(request: Request, repo: RepoDep, limits: LimitsDep) -> G
 
 
 @configs.get("/{config_id}", response_model=GradingConfig, responses=problem_responses(404, 422))
-async def get_config(config_id: DbId, repo: RepoDep) -> GradingConfig:
+async def get_config(
+    config_id: DbId, repo: RepoDep, who: Annotated[Principal, allowed(Scope.CONFIGS_READ)]
+) -> GradingConfig:
     config = await repo.get_config(config_id)
     if config is None:
         raise NotFound(f"no grading config with id {config_id}")
+    check_assignment(who, config.external_assignment_id)
     return config
 
 
 @templates.get("", response_model=list[TemplateSummary])
-async def list_templates() -> list[dict[str, Any]]:
+async def list_templates(
+    who: Annotated[Principal, allowed(Scope.TEMPLATES_READ)],
+) -> list[dict[str, Any]]:
     return catalogue()
 
 
 @templates.get("/{name}", response_model=TemplateDetail, responses=problem_responses(404))
-async def get_template(name: str) -> dict[str, Any]:
+async def get_template(
+    name: str, who: Annotated[Principal, allowed(Scope.TEMPLATES_READ)]
+) -> dict[str, Any]:
     try:
         return template_detail(name)
     except UnknownTemplate as error:
@@ -164,7 +229,9 @@ async def get_template(name: str) -> dict[str, Any]:
 
 
 @sandbox.get("/metrics", response_model=SandboxMetrics, responses=problem_responses(503))
-async def get_sandbox_metrics(request: Request) -> SandboxMetrics:
+async def get_sandbox_metrics(
+    request: Request, who: Annotated[Principal, allowed(Scope.SANDBOX_METRICS)]
+) -> SandboxMetrics:
     """Pool size per language, leases in use, waits and reaped leases, from the sandbox."""
     try:
         return await request.app.state.sandbox_metrics()  # type: ignore[no-any-return]
@@ -180,19 +247,28 @@ async def get_sandbox_metrics(request: Request) -> SandboxMetrics:
     openapi_extra=submission_body(),
 )
 async def create_submission(
-    request: Request, repo: RepoDep, limits: LimitsDep, bus: TopologyDep
+    request: Request,
+    repo: RepoDep,
+    limits: LimitsDep,
+    bus: TopologyDep,
+    who: Annotated[Principal, allowed(Scope.SUBMISSIONS_CREATE)],
 ) -> Accepted:
     body, files = await _submission_body(request, limits)
-    return Accepted(id=await accept_submission(body, files, repo, limits, bus))
+    return Accepted(id=await accept_submission(body, files, repo, limits, bus, who))
 
 
 @submissions.get(
     "/{submission_id}", response_model=SubmissionView, responses=problem_responses(404, 422)
 )
-async def get_submission(submission_id: DbId, repo: RepoDep) -> SubmissionView:
+async def get_submission(
+    submission_id: DbId,
+    repo: RepoDep,
+    who: Annotated[Principal, allowed(Scope.SUBMISSIONS_READ)],
+) -> SubmissionView:
     view = await repo.submission_view(submission_id)
     if view is None:
         raise NotFound(f"no submission with id {submission_id}")
+    check_sees_submission(who, view)
     return SubmissionView.model_validate(view)
 
 
@@ -202,13 +278,54 @@ async def get_submission(submission_id: DbId, repo: RepoDep) -> SubmissionView:
     response_model=ExportDelivery,
     responses=problem_responses(404, 409, 422),
 )
-async def retry_export(submission_id: DbId, repo: RepoDep, bus: TopologyDep) -> ExportDelivery:
+async def retry_export(
+    submission_id: DbId,
+    repo: RepoDep,
+    bus: TopologyDep,
+    who: Annotated[Principal, allowed(Scope.SUBMISSIONS_EXPORT)],
+) -> ExportDelivery:
     """Deliver the latest attempt's result to its webhook again; 202 while pending."""
-    await export_again(submission_id, repo, bus)
+    await export_again(submission_id, repo, bus, who)
     view = await repo.submission_view(submission_id)
     if view is None or view["export"] is None:  # deleted meanwhile: nothing to show
         raise NotFound(f"no export of submission {submission_id}")
     return ExportDelivery.model_validate(view["export"])
+
+
+@tokens.post(
+    "", status_code=201, response_model=TokenCreated, responses=problem_responses(401, 403, 422)
+)
+async def create_token(
+    body: TokenIn, store: TokensDep, who: Annotated[Principal, allowed(Scope.TOKENS)]
+) -> TokenCreated:
+    """A new token; its value is in this answer only (it is stored as a hash)."""
+    expires_at = None
+    if body.expires_in_days is not None:
+        expires_at = datetime.now(UTC) + timedelta(days=body.expires_in_days)
+    row, token = await store.create(
+        Role(body.role), body.name, expires_at=expires_at, assignments=body.assignments
+    )
+    return TokenCreated(**row, token=token.value)
+
+
+@tokens.get("", response_model=list[TokenView], responses=problem_responses(401, 403))
+async def list_tokens(
+    store: TokensDep, who: Annotated[Principal, allowed(Scope.TOKENS)]
+) -> list[TokenView]:
+    return [TokenView(**row) for row in await store.list()]
+
+
+@tokens.delete(
+    "/{token_id}", response_model=TokenView, responses=problem_responses(401, 403, 404, 422)
+)
+async def revoke_token(
+    token_id: DbId, store: TokensDep, who: Annotated[Principal, allowed(Scope.TOKENS)]
+) -> TokenView:
+    """Revoked at once: the next request with it is a 401. Answers the revoked token."""
+    revoked = await store.revoke(token_id)
+    if revoked is None:
+        raise NotFound(f"no live token with id {token_id}")
+    return TokenView(**revoked)
 
 
 def _declared_length(request: Request, limit: int) -> int | None:
@@ -304,7 +421,10 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     errors = []
     if isinstance(error, InvalidInput):
         errors = [{"loc": ["body", *p["loc"]], "msg": p["msg"]} for p in error.problems]
-    return problem_response(status, title, str(error), errors)
+    response = problem_response(status, title, str(error), errors)
+    if isinstance(error, Unauthenticated):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="autograder"'
+    return response
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:
@@ -351,7 +471,7 @@ def operation_id(route: APIRoute) -> str:
 def api() -> FastAPI:
     """The routes and the error mapping, with nothing wired in: enough for the OpenAPI."""
     app = FastAPI(title="Autograder", version="1.0", generate_unique_id_function=operation_id)
-    for router in (health_router, configs, submissions, templates, sandbox):
+    for router in (health_router, configs, submissions, templates, sandbox, tokens):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntakeError, _domain_error)
@@ -370,8 +490,10 @@ def create_app(
     topology: Topology,
     sandbox_metrics: Callable[[], Awaitable[SandboxMetrics]] | None = None,
     readiness: Callable[[], Awaitable[dict[str, bool]]] | None = None,
+    token_store: TokenStore | None = None,
 ) -> FastAPI:
     app = api()
+    app.state.tokens = token_store or TokenStore(repo.pool)
     app.state.readiness = readiness or _database_only(repo)
     app.state.sandbox_metrics = sandbox_metrics or _no_sandbox
     app.state.repository = repo

@@ -82,6 +82,15 @@ class MalformedRequest(IntakeError, ValueError):
     """A request that cannot be read at all (a bad header)."""
 
 
+class Unauthenticated(IntakeError):
+    """No token, or one that is unknown, revoked or expired (401)."""
+
+
+class Forbidden(IntakeError, PermissionError):
+    """A valid token that may not do this: its role lacks the scope, the assignment is
+    not granted to it, or the submission is not its own (403)."""
+
+
 def config_problems(config: GradingConfigIn) -> list[Problem]:
     """Every problem in a config, each with its JSON path, or [] when it is usable."""
     problems = _template_problems(config)

@@ -65,6 +65,7 @@ def contract_openapi(app: FastAPI) -> dict[str, Any]:
             schemas.pop(name, None)
         for operation in _operations(document):
             _errors_as_problems(operation)
+        _bearer_tokens(document)
         app.openapi_schema = document
     return app.openapi_schema
 
@@ -77,6 +78,30 @@ def _add_schema(schemas: dict[str, Any], model: type[BaseModel]) -> None:
 
 def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [op for path in document["paths"].values() for op in path.values()]
+
+
+# The only routes that need no token: probes.
+OPEN_PATHS = ("/health", "/ready")
+
+
+def _bearer_tokens(document: dict[str, Any]) -> None:
+    """Every route but the probes takes `Authorization: Bearer <token>` and may answer
+    401 (no usable token) or 403 (a token whose role may not do this)."""
+    schemes = document["components"].setdefault("securitySchemes", {})
+    schemes["bearer"] = {"type": "http", "scheme": "bearer", "description": "An API token"}
+    for path, operations in document["paths"].items():
+        if path in OPEN_PATHS:
+            continue
+        for operation in operations.values():
+            operation["security"] = [{"bearer": []}]
+            for status in (401, 403):
+                operation["responses"].setdefault(
+                    str(status),
+                    {
+                        "description": HTTPStatus(status).phrase,
+                        "content": {PROBLEM_TYPE: {"schema": {"$ref": f"{SCHEMAS}Problem"}}},
+                    },
+                )
 
 
 def _errors_as_problems(operation: dict[str, Any]) -> None:

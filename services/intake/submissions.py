@@ -25,11 +25,13 @@ from services.intake.logic import (
     Conflict,
     FileLimits,
     FirstSteps,
+    Forbidden,
     InvalidInput,
     NotFound,
     checked_files,
     first_steps,
 )
+from shared.auth import Principal
 from shared.messaging.topology import (
     EXPORT_REQUESTED_KEY,
     TRACKER_ACCEPTED_KEY,
@@ -68,12 +70,15 @@ async def accept_submission(
     repo: IntakeRepository,
     limits: FileLimits,
     topology: Topology,
+    caller: Principal | None = None,
 ) -> int:
     config = await repo.get_config(body.grading_config_id)
     if config is None:
         raise _field_error(
             "grading_config_id", f"no grading config with id {body.grading_config_id}"
         )
+    if caller is not None:
+        check_assignment(caller, config.external_assignment_id)
     if body.language not in config.languages:
         raise _field_error(
             "language",
@@ -89,12 +94,25 @@ async def accept_submission(
         locale=body.locale or config.locale,
         files=files,
         plan=first.plan,
+        created_by=None if caller is None else caller.token_id,
     )
     async with repo.unit_of_work() as unit:
         manifest = await unit.put_files(files)
         submission_id = await unit.add_submission(new, manifest)
         await unit.add_messages(outgoing(submission_id, manifest, new, first, topology))
     return submission_id
+
+
+def check_assignment(caller: Principal, external_assignment_id: str) -> None:
+    if not caller.sees_assignment(external_assignment_id):
+        raise Forbidden(f"this token is not granted assignment {external_assignment_id!r}")
+
+
+def check_sees_submission(caller: Principal, view: dict[str, Any]) -> None:
+    """Instructors see their assignments' submissions; integrations only their own."""
+    check_assignment(caller, view["external_assignment_id"])
+    if caller.sees_only_its_own and view["created_by"] != caller.token_id:
+        raise Forbidden(f"submission {view['id']} was not created by this token")
 
 
 def _field_error(field: str, msg: str) -> InvalidInput:
@@ -163,12 +181,15 @@ def _info(submission_id: int, manifest: Manifest, new: NewSubmission) -> Submiss
     )
 
 
-async def export_again(submission_id: int, repo: IntakeRepository, topology: Topology) -> None:
+async def export_again(
+    submission_id: int, repo: IntakeRepository, topology: Topology, caller: Principal
+) -> None:
     """Deliver the latest attempt's result to its webhook once more (after a receiver
     refused it, or gave up): the delivery is pending again, the grade untouched."""
     view = await repo.submission_view(submission_id)
     if view is None:
         raise NotFound(f"no submission with id {submission_id}")
+    check_sees_submission(caller, view)
     if view["export_url"] is None:
         raise Conflict("this submission's config exports nowhere (no export_webhook_url)")
     if view["status"] not in (SubmissionStatus.COMPLETED, SubmissionStatus.FAILED):

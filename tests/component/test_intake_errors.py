@@ -8,6 +8,8 @@ from contracts.api import Problem
 from services.intake.adapters.postgres import IntakeRepository
 from services.intake.handlers import create_app
 from services.intake.logic import FileLimits
+from shared.auth import Principal, Role
+from shared.db.tokens import TokenStore
 from shared.messaging.topology import Topology
 
 
@@ -16,11 +18,26 @@ class BrokenRepository:
         raise RuntimeError("secret connection string in this message")
 
 
+class AdminTokens:
+    """Any bearer token is an admin's: this test is about what happens after auth."""
+
+    async def authenticate(self, value: str) -> Principal:
+        return Principal(token_id=1, name="test", role=Role.ADMIN)
+
+
 async def test_an_unexpected_error_is_a_500_problem_that_shows_no_internals() -> None:
     limits = FileLimits(10, 10, 10, 10, 10)
-    app = create_app(cast(IntakeRepository, BrokenRepository()), limits, Topology("t"))
+    app = create_app(
+        cast(IntakeRepository, BrokenRepository()),
+        limits,
+        Topology("t"),
+        token_store=cast(TokenStore, AdminTokens()),
+    )
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+    headers = {"Authorization": "Bearer agt_anything_x"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://intake", headers=headers
+    ) as client:
         response = await client.get("/api/v1/configs/1")
 
     assert response.status_code == 500

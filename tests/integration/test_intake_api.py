@@ -20,7 +20,7 @@ from shared.runtime import Runtime
 from tests.conftest import demo_files
 from tests.integration.test_redelivery import new_submission
 from tests.owned_services import own_postgres
-from tests.support import Isolation, eventually
+from tests.support import Isolation, bearer, eventually, issue_token
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,10 @@ async def api(isolation: Isolation, limits: FileLimits) -> AsyncIterator[httpx.A
     runtime = await Runtime.open(isolation.settings())
     app = create_app(IntakeRepository(runtime.pool), limits, runtime.bus.topology)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://intake") as client:
+    headers = bearer(await issue_token("admin"))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://intake", headers=headers
+    ) as client:
         yield client
     await runtime.close()
 
@@ -528,8 +531,11 @@ async def test_with_the_database_down_intake_answers_503_and_recovers_by_itself(
         runtime = await Runtime.open(settings)
         app = create_app(IntakeRepository(runtime.pool), limits, runtime.bus.topology)
         transport = httpx.ASGITransport(app=app)
+        token = await issue_token(dsn=postgres.dsn, schema=isolation.schema)
         try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://intake") as api:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://intake", headers=bearer(token)
+            ) as api:
                 assert (await api.get("/ready")).json()["ready"] is True
                 postgres.stop("immediate")
 

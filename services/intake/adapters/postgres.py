@@ -29,6 +29,7 @@ class NewSubmission:
     locale: str
     files: dict[str, bytes]
     plan: list[StepName]
+    created_by: int | None = None  # the token that submitted it
 
 
 class IntakeRepository:
@@ -72,8 +73,9 @@ class IntakeRepository:
     async def submission_view(self, submission_id: int) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(
             "SELECT s.id, s.grading_config_id, s.external_user_id, s.username, s.language,"
-            " s.created_at, a.attempt, a.status, a.plan, r.final_score, r.result_tree,"
-            " r.feedback, r.pipeline_execution, c.external_assignment_id, e.url AS export_url,"
+            " s.created_at, s.created_by, a.attempt, a.status, a.plan, r.final_score,"
+            " r.result_tree, r.feedback, r.pipeline_execution, c.external_assignment_id,"
+            " e.url AS export_url,"
             " e.status AS export_status, e.attempts AS export_attempts,"
             " e.last_error AS export_last_error, e.updated_at AS export_updated_at,"
             " e.delivered_at AS export_delivered_at FROM submissions s"
@@ -126,13 +128,15 @@ class IntakeUnitOfWork:
     async def add_submission(self, new: NewSubmission, manifest: Manifest) -> int:
         submission_id = await self.connection.fetchval(
             "INSERT INTO submissions (grading_config_id, external_user_id, username,"
-            " language, locale, manifest) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            " language, locale, manifest, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " RETURNING id",
             new.config.id,
             new.external_user_id,
             new.username,
             new.language,
             new.locale,
             {path: ref.model_dump() for path, ref in manifest.items()},
+            new.created_by,
         )
         await self.connection.execute(
             "INSERT INTO attempts (submission_id, attempt, config_id, plan) VALUES ($1, 1, $2, $3)",

@@ -1,0 +1,277 @@
+"""Who may do what, over HTTP against the real PostgreSQL: every route but the probes
+needs a token; each role reaches only its scopes; revoked and expired tokens stop at
+once; tokens never travel in URLs and never reach a log line."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from services.cli import main
+from services.intake.adapters.postgres import IntakeRepository
+from services.intake.app import limits_from
+from services.intake.handlers import create_app
+from services.intake.settings import IntakeSettings
+from shared.runtime import Runtime
+from tests.conftest import demo_files
+from tests.support import Isolation, bearer, issue_token
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def intake(isolation: Isolation) -> AsyncIterator[httpx.AsyncClient]:
+    """Intake's app on the real database, called without any token by default."""
+    runtime = await Runtime.open(isolation.settings())
+    app = create_app(
+        IntakeRepository(runtime.pool), limits_from(IntakeSettings()), runtime.bus.topology
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://intake"
+    ) as client:
+        client.app = app  # type: ignore[attr-defined]
+        yield client
+    await runtime.close()
+
+
+def routes(client: httpx.AsyncClient) -> list[tuple[str, str]]:
+    document = client.app.openapi()  # type: ignore[attr-defined]
+    return [
+        (method.upper(), path.replace("{", "").replace("}", "").replace("_id", "1"))
+        for path, operations in document["paths"].items()
+        for method in operations
+    ]
+
+
+async def config_for(client: httpx.AsyncClient, token: str, demo: dict[str, Any], aid: str) -> int:
+    response = await client.post(
+        "/api/v1/configs", json={**demo, "external_assignment_id": aid}, headers=bearer(token)
+    )
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+async def submit(client: httpx.AsyncClient, token: str, config_id: int) -> httpx.Response:
+    body = {
+        "grading_config_id": config_id,
+        "external_user_id": "s1",
+        "username": "ada",
+        "language": "python",
+        "submission_files": demo_files("python-right"),
+    }
+    return await client.post("/api/v1/submissions", json=body, headers=bearer(token))
+
+
+async def test_every_route_but_the_probes_needs_a_token(intake: httpx.AsyncClient) -> None:
+    checked = 0
+    for method, path in routes(intake):
+        response = await intake.request(method, path)
+        if path in ("/health", "/ready"):
+            assert response.status_code == 200, path
+            continue
+        checked += 1
+        assert response.status_code == 401, f"{method} {path}: {response.status_code}"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.headers["content-type"] == "application/problem+json"
+    assert checked >= 9
+
+
+@pytest.mark.parametrize(
+    "header", ["", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer agt_12345678_notarealtoken"]
+)
+async def test_a_missing_malformed_or_unknown_token_is_a_401(
+    intake: httpx.AsyncClient, header: str
+) -> None:
+    response = await intake.get("/api/v1/templates", headers={"Authorization": header})
+    assert response.status_code == 401
+    assert response.json()["status"] == 401
+
+
+async def test_a_token_in_the_url_is_refused_even_when_it_is_valid(
+    intake: httpx.AsyncClient,
+) -> None:
+    token = await issue_token("admin")
+    for name in ("access_token", "token", "api_key"):
+        response = await intake.get(f"/api/v1/templates?{name}={token}")
+        assert response.status_code == 401
+        assert "Authorization header" in response.json()["detail"]
+    refused_anyway = await intake.get(
+        f"/api/v1/templates?access_token={token}", headers=bearer(token)
+    )
+    assert refused_anyway.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("role", "method", "path", "body"),
+    [
+        ("integration", "POST", "/api/v1/configs", {"external_assignment_id": "x"}),
+        ("integration", "GET", "/api/v1/tokens", None),
+        ("instructor", "POST", "/api/v1/tokens", {"role": "admin", "name": "x"}),
+        ("instructor", "GET", "/api/v1/sandbox/metrics", None),
+        ("runner", "GET", "/api/v1/templates", None),
+        ("runner", "GET", "/api/v1/configs/1", None),
+    ],
+)
+async def test_a_valid_token_without_the_scope_is_a_403(
+    intake: httpx.AsyncClient, role: str, method: str, path: str, body: Any
+) -> None:
+    token = await issue_token(role)
+    response = await intake.request(method, path, json=body, headers=bearer(token))
+    assert response.status_code == 403
+    assert role in response.json()["detail"]
+
+
+async def test_an_admin_creates_lists_and_revokes_tokens_and_a_revoked_one_stops_at_once(
+    intake: httpx.AsyncClient,
+) -> None:
+    admin = bearer(await issue_token("admin"))
+    created = await intake.post(
+        "/api/v1/tokens", json={"role": "integration", "name": "moodle"}, headers=admin
+    )
+    assert created.status_code == 201
+    new = created.json()
+    assert new["token"].startswith(f"agt_{new['prefix']}_")
+    assert (await intake.get("/api/v1/templates", headers=bearer(new["token"]))).status_code == 200
+
+    listed = (await intake.get("/api/v1/tokens", headers=admin)).json()
+    moodle = next(t for t in listed if t["name"] == "moodle")
+    assert "token" not in moodle
+    assert new["token"] not in str(listed)
+    assert moodle["last_used_at"] is not None  # it was just used
+
+    revoked = await intake.delete(f"/api/v1/tokens/{new['id']}", headers=admin)
+    assert revoked.status_code == 200
+    assert revoked.json()["revoked_at"] is not None
+    after = await intake.get("/api/v1/templates", headers=bearer(new["token"]))
+    assert after.status_code == 401
+    again = await intake.delete(f"/api/v1/tokens/{new['id']}", headers=admin)
+    assert again.status_code == 404
+
+
+async def test_a_token_creation_names_what_is_wrong(intake: httpx.AsyncClient) -> None:
+    admin = bearer(await issue_token("admin"))
+    response = await intake.post(
+        "/api/v1/tokens", json={"role": "wizard", "name": ""}, headers=admin
+    )
+    assert response.status_code == 422
+    fields = {tuple(error["loc"]) for error in response.json()["errors"]}
+    assert fields == {("body", "role"), ("body", "name")}
+
+
+async def test_an_expired_token_is_a_401(intake: httpx.AsyncClient) -> None:
+    expired = await issue_token("admin", expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    lasting = await issue_token("admin", expires_at=datetime.now(UTC) + timedelta(days=1))
+    assert (await intake.get("/api/v1/templates", headers=bearer(expired))).status_code == 401
+    assert (await intake.get("/api/v1/templates", headers=bearer(lasting))).status_code == 200
+
+
+async def test_an_instructor_reaches_only_the_assignments_it_is_granted(
+    intake: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    admin = await issue_token("admin")
+    ta = await issue_token("instructor", assignments=["hw1"])
+    hw1 = await config_for(intake, ta, demo_config, "hw1")
+    hw2 = await config_for(intake, admin, demo_config, "hw2")
+
+    refused = await intake.post(
+        "/api/v1/configs", json={**demo_config, "external_assignment_id": "hw2"}, headers=bearer(ta)
+    )
+    assert refused.status_code == 403
+    assert "hw2" in refused.json()["detail"]
+    assert (await intake.get(f"/api/v1/configs/{hw2}", headers=bearer(ta))).status_code == 403
+    assert (await submit(intake, ta, hw2)).status_code == 403
+    theirs = (await submit(intake, admin, hw2)).json()["id"]
+    assert (
+        await intake.get(f"/api/v1/submissions/{theirs}", headers=bearer(ta))
+    ).status_code == 403
+
+    mine = await submit(intake, ta, hw1)
+    assert mine.status_code == 202
+    read = await intake.get(f"/api/v1/submissions/{mine.json()['id']}", headers=bearer(ta))
+    assert read.status_code == 200
+
+
+async def test_an_integration_reads_only_the_submissions_it_created(
+    intake: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    admin = await issue_token("admin")
+    lms, other_lms = await issue_token("integration"), await issue_token("integration")
+    config_id = await config_for(intake, admin, demo_config, "hw1")
+    assert (
+        await intake.get(f"/api/v1/configs/{config_id}", headers=bearer(lms))
+    ).status_code == 200
+
+    own = (await submit(intake, lms, config_id)).json()["id"]
+    assert (await intake.get(f"/api/v1/submissions/{own}", headers=bearer(lms))).status_code == 200
+    foreign = await intake.get(f"/api/v1/submissions/{own}", headers=bearer(other_lms))
+    assert foreign.status_code == 403
+    by_admin = await intake.get(f"/api/v1/submissions/{own}", headers=bearer(admin))
+    assert by_admin.status_code == 200
+
+
+async def test_no_token_value_reaches_a_log_line(
+    stack: httpx.AsyncClient, demo_config: dict[str, Any], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The whole stack in this process, logging at INFO: tokens used well and badly."""
+    admin = stack.headers["Authorization"].removeprefix("Bearer ")
+    made = await stack.post("/api/v1/tokens", json={"role": "integration", "name": "x"})
+    integration = made.json()["token"]
+    config_id = await config_for(stack, admin, demo_config, "hw-logs")
+    await submit(stack, integration, config_id)
+    await stack.get(f"/api/v1/templates?access_token={integration}", headers={})
+    await stack.get("/api/v1/templates", headers={"Authorization": f"Bearer {integration}x"})
+    await stack.delete(f"/api/v1/tokens/{made.json()['id']}")
+    await stack.get("/api/v1/templates", headers=bearer(integration))
+
+    logged = capfd.readouterr()
+    everything = logged.out + logged.err
+    assert "message handled" in everything or "submission" in everything  # logs were kept
+    for token in (admin, integration):
+        assert token not in everything
+        assert token.split("_")[2] not in everything  # nor its secret part alone
+
+
+def test_the_cli_creates_the_first_admin_token(
+    isolation: Isolation, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["token", "create", "--role", "admin", "--name", "first", "--expires", "30d"]) == 0
+    printed = capsys.readouterr()
+    token = printed.out.strip()
+    assert token.startswith("agt_")
+    assert "shown once" in printed.err
+    assert token not in printed.err
+
+    async def templates_with(value: str) -> int:
+        runtime = await Runtime.open(isolation.settings())
+        app = create_app(
+            IntakeRepository(runtime.pool), limits_from(IntakeSettings()), runtime.bus.topology
+        )
+        try:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://intake"
+            ) as client:
+                return (await client.get("/api/v1/templates", headers=bearer(value))).status_code
+        finally:
+            await runtime.close()
+
+    assert asyncio.run(templates_with(token)) == 200
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--role", "admin", "--expires", "0d"], "e.g. 30d"),
+        (["--role", "admin", "--assignment", "hw1"], "instructor"),
+        (["--role", "wizard"], "invalid choice"),
+    ],
+)
+def test_the_cli_refuses_a_bad_token_request_with_exit_2(
+    isolation: Isolation, capsys: pytest.CaptureFixture[str], args: list[str], says: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["token", "create", *args])
+    assert exited.value.code == 2
+    assert says in capsys.readouterr().err
