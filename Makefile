@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 
-.PHONY: install services test lint demo bench contracts db-upgrade serve clean sandbox-images
+.PHONY: install services test lint demo bench chaos contracts db-upgrade serve clean sandbox-images
 
 install: .venv/.installed
 
@@ -28,6 +28,11 @@ lint: install
 
 demo: install services sandbox-images
 	$(PY) -m deploy.demo.demo
+
+# Every fault scenario with 120 submissions each (make test runs a subset with 30);
+# prints the table. CHAOS_SUBMISSIONS=N to change the count.
+chaos: install services sandbox-images
+	CHAOS_SCENARIOS=all CHAOS_SUBMISSIONS=$${CHAOS_SUBMISSIONS:-120} $(PY) -m pytest tests/chaos -p no:randomly -s
 
 bench: install services sandbox-images
 	$(PY) -m deploy.bench.bench

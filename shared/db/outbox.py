@@ -52,6 +52,15 @@ async def enqueue_all(connection: Connection, messages: Sequence[Outgoing]) -> N
         await enqueue(connection, message.exchange, message.routing_key, message.envelope)
 
 
+def _alive(connection: PoolConnectionProxy) -> bool:
+    """Whether a listening connection still works; after a database restart the pool
+    takes a broken one back, and the proxy then refuses every call."""
+    try:
+        return not connection.is_closed()
+    except asyncpg.InterfaceError:
+        return False
+
+
 class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, bus: Bus, *, poll_interval_s: float = 1.0) -> None:
         self.pool = pool
@@ -60,11 +69,15 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
 
     async def run(self) -> None:
+        """Forever: nothing the broker or the database does may end the relay."""
         listener: Listener = None
         try:
             while True:
-                listener = await self._listening(listener)
-                await self._drain_logging_errors()
+                try:
+                    listener = await self._listening(listener)
+                    await self._drain()
+                except Exception as error:  # the broker or database is down: next tick
+                    log.warning("outbox relay paused", error=repr(error))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self.poll_interval_s)
                 self._wakeup.clear()
@@ -74,9 +87,10 @@ class OutboxRelay:
     async def _listening(self, listener: Listener) -> Listener:
         """A connection that LISTENs, taken again after the database was restarted; until
         then the relay only polls."""
-        if listener is not None and not listener.is_closed():
+        if listener is not None and _alive(listener):
             return listener
         await self._release(listener)
+        self._wakeup.set()  # rows may have been written while nobody listened
         connection: Listener = None
         try:
             connection = await self.pool.acquire()
@@ -90,19 +104,18 @@ class OutboxRelay:
     async def _release(self, listener: Listener) -> None:
         if listener is None:
             return
-        with contextlib.suppress(Exception):  # a lost connection is simply dropped
+        # A lost connection is simply dropped: the pool may even have taken it back.
+        with contextlib.suppress(Exception):
             await listener.remove_listener(CHANNEL, self._on_notify)
-        await self.pool.release(listener)
+        with contextlib.suppress(Exception):
+            await self.pool.release(listener)
 
     def _on_notify(self, *_: object) -> None:
         self._wakeup.set()
 
-    async def _drain_logging_errors(self) -> None:
-        try:
-            while await self.publish_batch():
-                pass
-        except Exception as error:  # the broker or database is down: retry on next tick
-            log.warning("outbox relay paused", error=repr(error))
+    async def _drain(self) -> None:
+        while await self.publish_batch():
+            pass
 
     async def publish_batch(self, limit: int = 100) -> int:
         """Publish the oldest pending rows in order; returns how many were published."""

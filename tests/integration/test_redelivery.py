@@ -1,5 +1,7 @@
 """A redelivered or duplicated message changes nothing (real RabbitMQ and PostgreSQL)."""
 
+import asyncio
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -123,6 +125,56 @@ async def test_a_duplicated_step_request_runs_once_and_publishes_once(
     assert ran == [StepName.FOCUS]
     assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 1
     assert await queue_depth(runtime, runtime.bus.topology.queue("feedback")) == 1
+
+
+# A consumer that takes one message, says so, and never acks it: the test kills it.
+TAKE_AND_HOLD = """
+import asyncio, sys, aio_pika
+
+async def main(url, queue_name):
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel()
+    await channel.set_qos(prefetch_count=1)
+    queue = await channel.get_queue(queue_name, ensure=True)
+
+    async def hold(message):
+        print("taken", message.message_id, flush=True)
+
+    await queue.consume(hold)
+    await asyncio.Event().wait()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_a_step_whose_consumer_was_killed_before_its_ack_is_redelivered_and_runs_once(
+    runtime: Runtime, demo_config: dict
+) -> None:
+    """Redelivery by RabbitMQ itself: a consumer process takes the step and dies (kill -9)
+    before acking; the broker gives the message to the next consumer, which runs it."""
+    submission_id, request = await seeded_submission(runtime, demo_config)
+    work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        TAKE_AND_HOLD,
+        runtime.bus.url,
+        runtime.bus.topology.queue("grading"),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    await runtime.bus.publish(work, step_key(StepName.FOCUS))
+    assert holder.stdout is not None
+    taken = await asyncio.wait_for(holder.stdout.readline(), 60)
+    assert taken.decode().split() == ["taken", str(work.message_id)]
+    holder.kill()
+    await holder.wait()
+
+    ran, worker = await recording_focus_worker(runtime)
+    await handled(worker, 1)
+    await outbox_sent(runtime)
+    assert ran == [StepName.FOCUS]
+    assert await queue_depth(runtime, runtime.bus.topology.queue("tracker")) == 1
+    assert await queue_depth(runtime, runtime.bus.topology.queue("grading")) == 0
 
 
 async def test_the_tracker_records_a_duplicated_step_result_once(
