@@ -17,7 +17,7 @@ __all__ = ["Settings", "start"]
 
 async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]]:
     handlers = ExportHandlers(
-        WebhookExporter(settings.timeout_s),
+        WebhookExporter(settings.timeout_s, development=settings.env == "development"),
         PostgresExportStore(runtime.pool),
         runtime.bus,
         # A development stack may run with no secret: sign with a fixed one, said so.

@@ -50,6 +50,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         runtime.bus.topology,
         sandbox_metrics=RpcSandboxClient(rpc).metrics,
         readiness=lambda: _readiness(repository, runtime),
+        development=settings.env == "development",
     )
     server = _Server(
         uvicorn.Config(

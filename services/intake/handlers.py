@@ -56,11 +56,13 @@ from services.intake.logic import (
     config_problems,
     files_from_archive,
     json_depth,
+    webhook_problems,
 )
 from services.intake.openapi import contract_openapi, json_body, problem_responses, submission_body
 from services.intake.submissions import (
+    IdempotencyKey,
     SubmissionIn,
-    accept_submission,
+    accept_once,
     check_assignment,
     check_sees_submission,
     export_again,
@@ -194,7 +196,7 @@ async def create_config(
 ) -> GradingConfig:
     body = await _json_body(request, limits.max_config_bytes, GradingConfigIn)
     check_assignment(who, body.external_assignment_id)
-    problems = config_problems(body)
+    problems = config_problems(body) + await webhook_problems(body, request.app.state.development)
     if problems:
         raise InvalidInput(problems)
     return await repo.create_config(body)
@@ -254,7 +256,20 @@ async def create_submission(
     who: Annotated[Principal, allowed(Scope.SUBMISSIONS_CREATE)],
 ) -> Accepted:
     body, files = await _submission_body(request, limits)
-    return Accepted(id=await accept_submission(body, files, repo, limits, bus, who))
+    key = _idempotency_key(request, who, body, files)
+    return Accepted(id=await accept_once(body, files, repo, limits, bus, who, key))
+
+
+def _idempotency_key(
+    request: Request, who: Principal, body: SubmissionIn, files: dict[str, bytes]
+) -> IdempotencyKey | None:
+    value = request.headers.get("idempotency-key")
+    if value is None:
+        return None
+    if not 1 <= len(value) <= 255:
+        problem = {"loc": ["header", "Idempotency-Key"], "msg": "must be 1 to 255 characters"}
+        raise InvalidInput([problem], at_root=True)
+    return IdempotencyKey.of(who, value, body, files)
 
 
 @submissions.get(
@@ -420,7 +435,8 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     status, title = next(STATUS_OF[kind] for kind in type(error).__mro__ if kind in STATUS_OF)
     errors = []
     if isinstance(error, InvalidInput):
-        errors = [{"loc": ["body", *p["loc"]], "msg": p["msg"]} for p in error.problems]
+        root = [] if error.at_root else ["body"]
+        errors = [{"loc": [*root, *p["loc"]], "msg": p["msg"]} for p in error.problems]
     response = problem_response(status, title, str(error), errors)
     if isinstance(error, Unauthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="autograder"'
@@ -491,9 +507,11 @@ def create_app(
     sandbox_metrics: Callable[[], Awaitable[SandboxMetrics]] | None = None,
     readiness: Callable[[], Awaitable[dict[str, bool]]] | None = None,
     token_store: TokenStore | None = None,
+    development: bool = False,
 ) -> FastAPI:
     app = api()
     app.state.tokens = token_store or TokenStore(repo.pool)
+    app.state.development = development
     app.state.readiness = readiness or _database_only(repo)
     app.state.sandbox_metrics = sandbox_metrics or _no_sandbox
     app.state.repository = repo

@@ -26,6 +26,7 @@ from shared.grading.templates.registry import get_template
 from shared.grading.templates.static_analysis import STATIC_ANALYSIS
 from shared.pipeline import PlanFlags, StepOutcome, build_plan
 from shared.setup_config import parse_setup_config
+from shared.webhook_urls import resolved_problem
 
 Problem = dict[str, Any]
 # Deeper than any real config or submission; the JSON parser's own limit is far deeper.
@@ -51,11 +52,13 @@ class IntakeError(AutograderError):
 
 class InvalidInput(IntakeError, ValueError):
     """Input that cannot be accepted; `problems` name each field by its path in the body
-    (`{"loc": ["language"], "msg": ...}`)."""
+    (`{"loc": ["language"], "msg": ...}`), or from the request's root with `at_root`
+    (`["header", "Idempotency-Key"]`)."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], *, at_root: bool = False) -> None:
         super().__init__("; ".join(p["msg"] for p in problems))
         self.problems = problems
+        self.at_root = at_root
 
 
 class InvalidSubmission(InvalidInput):
@@ -89,6 +92,14 @@ class Unauthenticated(IntakeError):
 class Forbidden(IntakeError, PermissionError):
     """A valid token that may not do this: its role lacks the scope, the assignment is
     not granted to it, or the submission is not its own (403)."""
+
+
+async def webhook_problems(config: GradingConfigIn, development: bool) -> list[Problem]:
+    """The export webhook must be a public https address outside development."""
+    if config.export_webhook_url is None:
+        return []
+    problem = await resolved_problem(config.export_webhook_url, development=development)
+    return [] if problem is None else [{"loc": ["export_webhook_url"], "msg": problem}]
 
 
 def config_problems(config: GradingConfigIn) -> list[Problem]:

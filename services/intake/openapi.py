@@ -45,13 +45,23 @@ def submission_body() -> dict[str, Any]:
     """The request body of POST /api/v1/submissions, which FastAPI cannot infer: the
     route reads JSON or multipart itself, to bound the body before parsing it."""
     return {
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "description": "The same key and request within 24 hours answer the first "
+                "submission and create nothing; the same key with another request is a 422.",
+            }
+        ],
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {"schema": {"$ref": f"{SCHEMAS}SubmissionIn"}},
                 "multipart/form-data": {"schema": {"$ref": f"{SCHEMAS}SubmissionUpload"}},
             },
-        }
+        },
     }
 
 

@@ -2,6 +2,9 @@
 outbox messages) through one unit of work. It raises domain errors (logic.py), never
 HTTP ones: handlers.py maps them to HTTP in one place."""
 
+import hashlib
+import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +67,68 @@ class SubmissionIn(SubmissionFields):
         return {path: text.encode() for path, text in self.submission_files.items()}
 
 
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """An Idempotency-Key header, and the hash of the request it came with."""
+
+    token_id: int
+    key: str
+    request_hash: str
+
+    @classmethod
+    def of(
+        cls, caller: Principal, key: str, body: SubmissionIn, files: dict[str, bytes]
+    ) -> "IdempotencyKey":
+        """The same fields and files hash the same, however the JSON was written."""
+        fields = body.model_dump(mode="json", exclude={"submission_files"})
+        digests = {path: hashlib.sha256(data).hexdigest() for path, data in files.items()}
+        canonical = json.dumps([fields, digests], sort_keys=True).encode()
+        return cls(caller.token_id, key, hashlib.sha256(canonical).hexdigest())
+
+
+class _KeyTaken(Exception):
+    """Rolls back a submission whose Idempotency-Key another request already holds."""
+
+
+async def accept_once(
+    body: SubmissionIn,
+    raw: dict[str, bytes],
+    repo: IntakeRepository,
+    limits: FileLimits,
+    topology: Topology,
+    caller: Principal,
+    key: IdempotencyKey | None,
+) -> int:
+    """Accept the submission; with a key, a retry of the same request within 24 h
+    answers the first submission and creates nothing (another request: 422)."""
+    if key is None:
+        return await accept_submission(body, raw, repo, limits, topology, caller)
+    for _ in range(2):  # the holder may have rolled back meanwhile: then claim it again
+        first = await repo.keyed_submission(key.token_id, key.key)
+        if first is not None:
+            return _replayed(first, key)
+        try:
+            return await accept_submission(body, raw, repo, limits, topology, caller, key)
+        except _KeyTaken:
+            continue
+    raise Conflict("this Idempotency-Key is in use by a request still being accepted")
+
+
+def _replayed(first: tuple[int, str], key: IdempotencyKey) -> int:
+    submission_id, request_hash = first
+    if request_hash != key.request_hash:
+        raise InvalidInput(
+            [
+                {
+                    "loc": ["header", "Idempotency-Key"],
+                    "msg": "already used with a different request in the last 24 hours",
+                }
+            ],
+            at_root=True,
+        )
+    return submission_id
+
+
 async def accept_submission(
     body: SubmissionIn,
     raw: dict[str, bytes],
@@ -71,6 +136,7 @@ async def accept_submission(
     limits: FileLimits,
     topology: Topology,
     caller: Principal | None = None,
+    key: IdempotencyKey | None = None,
 ) -> int:
     config = await repo.get_config(body.grading_config_id)
     if config is None:
@@ -99,6 +165,10 @@ async def accept_submission(
     async with repo.unit_of_work() as unit:
         manifest = await unit.put_files(files)
         submission_id = await unit.add_submission(new, manifest)
+        if key is not None and not await unit.claim_key(
+            key.token_id, key.key, key.request_hash, submission_id
+        ):
+            raise _KeyTaken  # nothing of this request is kept
         await unit.add_messages(outgoing(submission_id, manifest, new, first, topology))
     return submission_id
 

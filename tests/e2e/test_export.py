@@ -72,6 +72,8 @@ async def exporting_stack(
 ) -> AsyncIterator[httpx.AsyncClient]:
     monkeypatch.setenv("SANDBOX_BACKEND", "docker")
     monkeypatch.setenv("EXPORT_RETRY_DELAYS_MS", "[300, 300]")
+    # The receiver listens on 127.0.0.1 over http: allowed only in development.
+    monkeypatch.setenv("AUTOGRADER_ENV", "development")
     async with running_stack() as client:
         yield client
 

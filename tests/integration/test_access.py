@@ -275,3 +275,78 @@ def test_the_cli_refuses_a_bad_token_request_with_exit_2(
         main(["token", "create", *args])
     assert exited.value.code == 2
     assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://lms.example.edu/grades", "https://127.0.0.1/grades", "https://169.254.169.254/x"],
+)
+async def test_a_webhook_into_the_platforms_network_is_refused_at_the_field(
+    intake: httpx.AsyncClient, demo_config: dict[str, Any], url: str
+) -> None:
+    admin = bearer(await issue_token("admin"))
+    config = {**demo_config, "export_webhook_url": url}
+    response = await intake.post("/api/v1/configs", json=config, headers=admin)
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["loc"] == ["body", "export_webhook_url"]
+
+
+async def submit_keyed(
+    client: httpx.AsyncClient, token: str, config_id: int, key: str, user: str = "s1"
+) -> httpx.Response:
+    body = {
+        "grading_config_id": config_id,
+        "external_user_id": user,
+        "username": "ada",
+        "language": "python",
+        "submission_files": demo_files("python-right"),
+    }
+    headers = {**bearer(token), "Idempotency-Key": key}
+    return await client.post("/api/v1/submissions", json=body, headers=headers)
+
+
+async def submissions_stored(client: httpx.AsyncClient) -> int:
+    repo: IntakeRepository = client.app.state.repository  # type: ignore[attr-defined]
+    return int(await repo.pool.fetchval("SELECT count(*) FROM submissions"))
+
+
+async def test_a_retried_submission_with_its_idempotency_key_creates_nothing(
+    intake: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    """An LMS that retries after a timeout must not create two submissions."""
+    lms = await issue_token("integration")
+    config_id = await config_for(intake, await issue_token("admin"), demo_config, "hw1")
+    first = await submit_keyed(intake, lms, config_id, "lms-attempt-1")
+    again = await submit_keyed(intake, lms, config_id, "lms-attempt-1")
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert await submissions_stored(intake) == 1
+
+    other = await submit_keyed(intake, lms, config_id, "lms-attempt-1", user="s2")
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert await submissions_stored(intake) == 1
+
+    another_client = await submit_keyed(
+        intake, await issue_token("integration"), config_id, "lms-attempt-1"
+    )
+    assert another_client.status_code == 202  # keys belong to the token that sent them
+    assert another_client.json()["id"] != first.json()["id"]
+
+
+async def test_the_same_key_sent_at_once_many_times_creates_one_submission(
+    intake: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    lms = await issue_token("integration")
+    config_id = await config_for(intake, await issue_token("admin"), demo_config, "hw1")
+    answers = await asyncio.gather(
+        *(submit_keyed(intake, lms, config_id, "burst") for _ in range(6))
+    )
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert await submissions_stored(intake) == 1
+    outbox = await intake.app.state.repository.pool.fetchval(  # type: ignore[attr-defined]
+        "SELECT count(*) FROM outbox WHERE routing_key = 'tracker.accepted'"
+    )
+    assert outbox == 1  # one submission announced, not six

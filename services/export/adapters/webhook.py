@@ -4,6 +4,7 @@ receiver refusing it (final until someone retries by hand)."""
 import httpx
 
 from shared.errors import AutograderError, TransientError
+from shared.webhook_urls import resolved_problem
 
 
 class WebhookRefused(AutograderError):
@@ -11,10 +12,15 @@ class WebhookRefused(AutograderError):
 
 
 class WebhookExporter:
-    def __init__(self, timeout_s: float = 10) -> None:
+    def __init__(self, timeout_s: float = 10, *, development: bool = False) -> None:
         self.timeout_s = timeout_s
+        self.development = development
 
     async def send(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        # Checked again here: the host may point somewhere else since the config was made.
+        problem = await resolved_problem(url, development=self.development)
+        if problem is not None:
+            raise WebhookRefused(f"the webhook URL {problem}")
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
                 response = await client.post(url, content=body, headers=headers)

@@ -70,6 +70,16 @@ class IntakeRepository:
         async with self.pool.acquire() as connection, connection.transaction():
             yield IntakeUnitOfWork(connection, self.blobs)
 
+    async def keyed_submission(self, token_id: int, key: str) -> tuple[int, str] | None:
+        """The submission a live Idempotency-Key answered with, and its request hash."""
+        row = await self.pool.fetchrow(
+            "SELECT submission_id, request_hash FROM idempotency_keys"
+            " WHERE token_id = $1 AND key = $2 AND created_at >= now() - interval '24 hours'",
+            token_id,
+            key,
+        )
+        return None if row is None else (row["submission_id"], row["request_hash"])
+
     async def submission_view(self, submission_id: int) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(
             "SELECT s.id, s.grading_config_id, s.external_user_id, s.username, s.language,"
@@ -145,6 +155,25 @@ class IntakeUnitOfWork:
             [step.value for step in new.plan],
         )
         return int(submission_id)
+
+    async def claim_key(
+        self, token_id: int, key: str, request_hash: str, submission_id: int
+    ) -> bool:
+        """Remember `key` as this submission's, unless a live one (under 24 h) holds it:
+        False then, and this transaction must not commit. A concurrent claim of the same
+        key waits here for the first to commit or roll back."""
+        claimed = await self.connection.fetchval(
+            "INSERT INTO idempotency_keys (token_id, key, request_hash, submission_id)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (token_id, key) DO UPDATE SET"
+            " request_hash = EXCLUDED.request_hash, submission_id = EXCLUDED.submission_id,"
+            " created_at = now() WHERE idempotency_keys.created_at < now() - interval '24 hours'"
+            " RETURNING true",
+            token_id,
+            key,
+            request_hash,
+            submission_id,
+        )
+        return bool(claimed)
 
     async def export_again(self, submission_id: int, attempt: int) -> int | None:
         """A delivery someone retries: a new round, pending; its tries so far stay
