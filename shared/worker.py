@@ -24,9 +24,21 @@ from shared.messaging.bus import Bus
 from shared.messaging.consumer import GiveUp, make_consumer
 from shared.messaging.topology import result_key, step_key
 from shared.pipeline import StepTable, execute_step, internal_error, to_result
+from shared.sandbox_client import SandboxLost
 
 log = structlog.get_logger()
 MessageHandler = Callable[[Envelope], Awaitable[None]]
+
+
+# How many times one attempt may go back to SANDBOX for a sandbox that was lost.
+MAX_LEASES_AGAIN = 2
+LEASE_AGAIN = "sandbox-again-"
+
+
+def _leases_again(work_key: str | None) -> int:
+    if work_key is None or not work_key.startswith(LEASE_AGAIN):
+        return 0
+    return int(work_key.removeprefix(LEASE_AGAIN))
 
 
 class _Plan(Contract):
@@ -93,13 +105,34 @@ class StepWorker:
             log.info("attempt already finished; step skipped")
             await self.inbox.mark(message)
             return
-        async with self.inbox.working_on(message):
-            executed = await execute_step(self.steps, message.payload(StepRequest), step)
+        try:
+            async with self.inbox.working_on(message):
+                executed = await execute_step(self.steps, message.payload(StepRequest), step)
+        except SandboxLost:
+            await self._lease_again(message)
+            return
         outputs = [self._result_for(message, executed.result)]
         if executed.next_step is not None and executed.next_request is not None:
-            work = message.caused(executed.next_request, step=executed.next_step)
+            # A chain started again (its sandbox was lost) keeps its work key throughout,
+            # so its steps are not mistaken for the first chain's, already handled.
+            work = message.caused(
+                executed.next_request, step=executed.next_step, work_key=message.work_key
+            )
             outputs.append(self._pipeline(work, step_key(executed.next_step)))
         await self._record(message, outputs)
+
+    async def _lease_again(self, message: Envelope) -> None:
+        """The step's sandbox is gone (its service restarted): send the attempt back to
+        SANDBOX for a fresh one, and the steps after it run again there. The tracker
+        keeps the first outcome of the steps that already reported. After
+        MAX_LEASES_AGAIN such returns the step fails instead (not the student's fault)."""
+        again = _leases_again(message.work_key) + 1
+        if again > MAX_LEASES_AGAIN:
+            raise SandboxLost(f"the sandbox was lost {again} times", "LeaseNotFound")
+        log.warning("sandbox lost; the attempt goes back to SANDBOX", times=again)
+        request = message.payload(StepRequest)
+        work = message.caused(request, step=StepName.SANDBOX, work_key=f"{LEASE_AGAIN}{again}")
+        await self._record(message, [self._pipeline(work, step_key(StepName.SANDBOX))])
 
     async def _record(self, message: Envelope, outputs: list[Outgoing]) -> None:
         if not await self.inbox.record_once(message, outputs):

@@ -24,6 +24,7 @@ from shared.db.outbox import Outgoing
 from shared.errors import PoisonMessage
 from shared.messaging.topology import Topology
 from shared.pipeline import StepOutcome
+from shared.sandbox_client import SandboxLost
 from shared.worker import StepWorker
 
 PLAN = [StepName.LOAD_TEMPLATE, StepName.BUILD_TREE, StepName.GRADE, StepName.FOCUS]
@@ -191,3 +192,41 @@ async def test_a_message_type_this_worker_has_no_handler_for_is_poison() -> None
 
     with pytest.raises(PoisonMessage, match=r"sandbox\.release\.v1"):
         await step_worker.handle(release)
+
+
+def crashing_worker(error: Exception) -> tuple[StepWorker, FakeBus]:
+    async def step_function(request: StepRequest, step: StepName) -> StepOutcome:
+        raise error
+
+    bus = FakeBus()
+    steps = {StepName.GRADE: step_function}
+    return StepWorker("grading", bus, FakeInbox(bus), steps), bus  # type: ignore[arg-type]
+
+
+async def test_a_lost_sandbox_sends_the_attempt_back_to_sandbox_not_a_zero_grade() -> None:
+    """Issue 15's measurement: a sandbox restart graded every later test 0. The step is
+    not reported; the attempt leases a fresh sandbox and runs the steps again."""
+    step_worker, bus = crashing_worker(SandboxLost("no live lease 'x'", "LeaseNotFound"))
+    await step_worker.handle(work(StepName.GRADE))
+    [(key, again)] = bus.published
+    assert key == "step.SANDBOX"
+    assert again.step is StepName.SANDBOX
+    assert again.work_key == "sandbox-again-1"
+    assert again.payload(StepRequest).plan == PLAN
+
+
+async def test_the_steps_after_a_sandbox_again_keep_its_work_key() -> None:
+    step_worker, bus = worker(StepOutcome.success("graded"))
+    again = work(StepName.GRADE).model_copy(update={"work_key": "sandbox-again-1"})
+    await step_worker.handle(again)
+    following = dict(bus.published)["step.FOCUS"]
+    assert following.work_key == "sandbox-again-1"
+    assert dict(bus.published)["result.GRADE"].work_key is None  # the tracker's key
+
+
+async def test_a_sandbox_lost_again_and_again_fails_the_step() -> None:
+    step_worker, bus = crashing_worker(SandboxLost("no live lease 'x'", "LeaseNotFound"))
+    twice = work(StepName.GRADE).model_copy(update={"work_key": "sandbox-again-2"})
+    with pytest.raises(SandboxLost, match="lost 3 times"):
+        await step_worker.handle(twice)
+    assert bus.published == []
