@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ from tests.support import bearer, free_port, issue_token
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "deploy" / "demo"
-NAMESPACE = "chaos"
+# Per run: two runs at once (make chaos beside make test) never share containers.
+NAMESPACE = f"chaos_{uuid.uuid4().hex[:8]}"
 TERMINAL = ("completed", "failed")
 
 
