@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from contracts.base import Contract
 
@@ -108,3 +108,23 @@ class GradingConfig(GradingConfigIn):
 
     id: int
     version: int = 1
+
+
+class GradingConfigUpdate(Contract):
+    """PUT /api/v1/configs/...: the fields to change; the new version keeps the rest.
+    An unknown field is refused (a typo would otherwise change nothing, silently)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    template_name: str | list[str] | None = None
+    custom_templates: list[CustomTemplateSource] | None = None
+    criteria_config: dict[str, Any] | None = None
+    setup_config: dict[str, Any] | None = None
+    feedback_config: dict[str, Any] | None = None
+    languages: list[str] | None = None
+    include_feedback: bool | None = None
+    locale: Locale | None = None
+    time_limit_ms: TimeLimitMs | None = None
+    memory_limit_mb: MemoryLimitMb | None = None
+    export_webhook_url: str | None = None
+    external_assignment_id: str | None = None

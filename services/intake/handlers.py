@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -37,7 +37,7 @@ from contracts.api import (
     TokenIn,
     TokenView,
 )
-from contracts.config import MAX_DB_ID, GradingConfig, GradingConfigIn
+from contracts.config import MAX_DB_ID, GradingConfig, GradingConfigIn, GradingConfigUpdate
 from contracts.sandbox import SandboxMetrics
 from services.intake.adapters.postgres import IntakeRepository
 from services.intake.logic import (
@@ -152,6 +152,8 @@ def allowed(scope: Scope) -> Any:
 ModelT = TypeVar("ModelT", bound=BaseModel)
 # Ids are PostgreSQL bigints: a larger number names nothing, and is said so (422).
 DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many")]
+Offset = Annotated[int, Query(ge=0, le=MAX_DB_ID, description="skip this many first")]
 RepoDep = Annotated[IntakeRepository, Depends(repository)]
 LimitsDep = Annotated[FileLimits, Depends(file_limits)]
 TopologyDep = Annotated[Topology, Depends(topology)]
@@ -196,21 +198,129 @@ async def create_config(
 ) -> GradingConfig:
     body = await _json_body(request, limits.max_config_bytes, GradingConfigIn)
     check_assignment(who, body.external_assignment_id)
-    problems = config_problems(body) + await webhook_problems(body, request.app.state.development)
-    if problems:
-        raise InvalidInput(problems)
+    await _check_config(body, request.app.state.development)
     return await repo.create_config(body)
 
 
-@configs.get("/{config_id}", response_model=GradingConfig, responses=problem_responses(404, 422))
+@configs.get("", response_model=list[GradingConfig], responses=problem_responses(422))
+async def list_configs(
+    repo: RepoDep,
+    who: Annotated[Principal, allowed(Scope.CONFIGS_READ)],
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[GradingConfig]:
+    """The newest version of each assignment this token sees, by assignment id."""
+    return await repo.latest_configs(limit, offset, who.assignments)
+
+
+@configs.get("/id/{config_id}", response_model=GradingConfig, responses=problem_responses(404, 422))
 async def get_config(
     config_id: DbId, repo: RepoDep, who: Annotated[Principal, allowed(Scope.CONFIGS_READ)]
 ) -> GradingConfig:
-    config = await repo.get_config(config_id)
+    """One version, by its integer id (what the GitHub Action's external mode reads)."""
+    return _seen(who, await repo.get_config(config_id), f"id {config_id}")
+
+
+@configs.get(
+    "/{external_assignment_id}", response_model=GradingConfig, responses=problem_responses(404)
+)
+async def get_latest_config(
+    external_assignment_id: str,
+    repo: RepoDep,
+    who: Annotated[Principal, allowed(Scope.CONFIGS_READ)],
+) -> GradingConfig:
+    """The assignment's newest version."""
+    found = await repo.latest_config(external_assignment_id)
+    return _seen(who, found, f"assignment {external_assignment_id!r}")
+
+
+@configs.get(
+    "/{external_assignment_id}/versions",
+    response_model=list[GradingConfig],
+    responses=problem_responses(404),
+)
+async def list_config_versions(
+    external_assignment_id: str,
+    repo: RepoDep,
+    who: Annotated[Principal, allowed(Scope.CONFIGS_READ)],
+) -> list[GradingConfig]:
+    """Every version of the assignment's config, oldest first (none is ever edited)."""
+    check_assignment(who, external_assignment_id)
+    versions = await repo.config_versions(external_assignment_id)
+    if not versions:
+        raise NotFound(f"no grading config for assignment {external_assignment_id!r}")
+    return versions
+
+
+@configs.put(
+    "/{config_id}",
+    response_model=GradingConfig,
+    responses=problem_responses(400, 404, 413, 422),
+    openapi_extra=json_body("GradingConfigUpdate"),
+)
+async def update_config(
+    config_id: DbId,
+    request: Request,
+    repo: RepoDep,
+    limits: LimitsDep,
+    who: Annotated[Principal, allowed(Scope.CONFIGS_WRITE)],
+) -> GradingConfig:
+    """A new version: this one with the fields given changed (versions stay as made)."""
+    base = _seen(who, await repo.get_config(config_id), f"id {config_id}")
+    return await _new_version(request, repo, limits, base)
+
+
+@configs.put(
+    "/external/{external_assignment_id}",
+    response_model=GradingConfig,
+    responses=problem_responses(400, 404, 413, 422),
+    openapi_extra=json_body("GradingConfigUpdate"),
+)
+async def update_latest_config(
+    external_assignment_id: str,
+    request: Request,
+    repo: RepoDep,
+    limits: LimitsDep,
+    who: Annotated[Principal, allowed(Scope.CONFIGS_WRITE)],
+) -> GradingConfig:
+    """A new version of the assignment's newest config, with the fields given changed."""
+    found = await repo.latest_config(external_assignment_id)
+    base = _seen(who, found, f"assignment {external_assignment_id!r}")
+    return await _new_version(request, repo, limits, base)
+
+
+def _seen(who: Principal, config: GradingConfig | None, named: str) -> GradingConfig:
     if config is None:
-        raise NotFound(f"no grading config with id {config_id}")
+        raise NotFound(f"no grading config with {named}")
     check_assignment(who, config.external_assignment_id)
     return config
+
+
+async def _new_version(
+    request: Request, repo: IntakeRepository, limits: FileLimits, base: GradingConfig
+) -> GradingConfig:
+    update = await _json_body(request, limits.max_config_bytes, GradingConfigUpdate)
+    changed = update.model_dump(exclude_unset=True)
+    if changed.get("external_assignment_id", base.external_assignment_id) != (
+        base.external_assignment_id
+    ):
+        message = "cannot change: a new version belongs to the same assignment"
+        raise InvalidInput([{"loc": ["external_assignment_id"], "msg": message}])
+    merged = {**base.model_dump(exclude={"id", "version"}), **changed}
+    try:
+        config = GradingConfigIn.model_validate(merged)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from error
+    await _check_config(config, request.app.state.development)
+    return await repo.create_config(config)
+
+
+async def _check_config(config: GradingConfigIn, development: bool) -> None:
+    problems = config_problems(config) + await webhook_problems(config, development)
+    if problems:
+        raise InvalidInput(problems)
 
 
 @templates.get("", response_model=list[TemplateSummary])

@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
 from contracts.api import Problem
-from contracts.config import GradingConfigIn
+from contracts.config import GradingConfigIn, GradingConfigUpdate
 from services.intake.submissions import SubmissionFields, SubmissionIn
 
 PROBLEM_TYPE = "application/problem+json"
@@ -69,7 +69,13 @@ def contract_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         document = get_openapi(title=app.title, version=app.version, routes=app.routes)
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        for model in (GradingConfigIn, SubmissionIn, SubmissionUpload, Problem):
+        for model in (
+            GradingConfigIn,
+            GradingConfigUpdate,
+            SubmissionIn,
+            SubmissionUpload,
+            Problem,
+        ):
             _add_schema(schemas, model)
         for name in _FASTAPI_ERROR_SCHEMAS:
             schemas.pop(name, None)

@@ -38,7 +38,7 @@ async def test_an_unexpected_error_is_a_500_problem_that_shows_no_internals() ->
     async with httpx.AsyncClient(
         transport=transport, base_url="http://intake", headers=headers
     ) as client:
-        response = await client.get("/api/v1/configs/1")
+        response = await client.get("/api/v1/configs/id/1")
 
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"

@@ -15,6 +15,7 @@ from services.intake.adapters.postgres import IntakeRepository
 from services.intake.app import limits_from
 from services.intake.handlers import create_app
 from services.intake.settings import IntakeSettings
+from shared.logging import configure_logging
 from shared.runtime import Runtime
 from tests.conftest import demo_files
 from tests.support import Isolation, bearer, issue_token
@@ -112,7 +113,7 @@ async def test_a_token_in_the_url_is_refused_even_when_it_is_valid(
         ("instructor", "POST", "/api/v1/tokens", {"role": "admin", "name": "x"}),
         ("instructor", "GET", "/api/v1/sandbox/metrics", None),
         ("runner", "GET", "/api/v1/templates", None),
-        ("runner", "GET", "/api/v1/configs/1", None),
+        ("runner", "GET", "/api/v1/configs/id/1", None),
     ],
 )
 async def test_a_valid_token_without_the_scope_is_a_403(
@@ -181,7 +182,7 @@ async def test_an_instructor_reaches_only_the_assignments_it_is_granted(
     )
     assert refused.status_code == 403
     assert "hw2" in refused.json()["detail"]
-    assert (await intake.get(f"/api/v1/configs/{hw2}", headers=bearer(ta))).status_code == 403
+    assert (await intake.get(f"/api/v1/configs/id/{hw2}", headers=bearer(ta))).status_code == 403
     assert (await submit(intake, ta, hw2)).status_code == 403
     theirs = (await submit(intake, admin, hw2)).json()["id"]
     assert (
@@ -201,7 +202,7 @@ async def test_an_integration_reads_only_the_submissions_it_created(
     lms, other_lms = await issue_token("integration"), await issue_token("integration")
     config_id = await config_for(intake, admin, demo_config, "hw1")
     assert (
-        await intake.get(f"/api/v1/configs/{config_id}", headers=bearer(lms))
+        await intake.get(f"/api/v1/configs/id/{config_id}", headers=bearer(lms))
     ).status_code == 200
 
     own = (await submit(intake, lms, config_id)).json()["id"]
@@ -215,7 +216,8 @@ async def test_an_integration_reads_only_the_submissions_it_created(
 async def test_no_token_value_reaches_a_log_line(
     stack: httpx.AsyncClient, demo_config: dict[str, Any], capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """The whole stack in this process, logging at INFO: tokens used well and badly."""
+    """The whole stack in this process, logging at DEBUG: tokens used well and badly."""
+    configure_logging("tests", "json", "DEBUG")  # everything the services say, captured
     admin = stack.headers["Authorization"].removeprefix("Bearer ")
     made = await stack.post("/api/v1/tokens", json={"role": "integration", "name": "x"})
     integration = made.json()["token"]

@@ -59,9 +59,9 @@ async def test_a_config_is_stored_versioned_and_read_back(
     second = await api.post("/api/v1/configs", json=demo_config)
     assert first.status_code == second.status_code == 201
     assert (first.json()["version"], second.json()["version"]) == (1, 2)
-    read = (await api.get(f"/api/v1/configs/{first.json()['id']}")).json()
+    read = (await api.get(f"/api/v1/configs/id/{first.json()['id']}")).json()
     assert read["criteria_config"] == demo_config["criteria_config"]
-    assert (await api.get("/api/v1/configs/999999")).status_code == 404
+    assert (await api.get("/api/v1/configs/id/999999")).status_code == 404
 
 
 async def test_every_config_error_is_reported_with_its_json_path(
@@ -82,7 +82,7 @@ async def test_every_config_error_is_reported_with_its_json_path(
     assert ["body", "setup_config", "python", "required_file"] in locs
     messages = " ".join(e["msg"] for e in response.json()["errors"])
     assert "expect_output" in messages  # the known functions are listed
-    assert (await api.get("/api/v1/configs/1")).status_code == 404  # nothing half-written
+    assert (await api.get("/api/v1/configs/id/1")).status_code == 404  # nothing half-written
 
 
 async def test_a_config_missing_a_field_names_it(api: httpx.AsyncClient, demo_config: dict) -> None:
@@ -274,7 +274,7 @@ async def test_a_config_with_a_custom_template_is_stored_with_its_source(
         "/api/v1/configs", json=with_custom_checks(demo_config, CUSTOM_CHECKS)
     )
     assert response.status_code == 201, response.json()
-    read = (await api.get(f"/api/v1/configs/{response.json()['id']}")).json()
+    read = (await api.get(f"/api/v1/configs/id/{response.json()['id']}")).json()
     assert read["custom_templates"] == [{"name": "my_checks", "source": CUSTOM_CHECKS}]
 
 
@@ -340,7 +340,7 @@ async def test_a_request_body_over_the_limit_is_refused_unread(
 
 async def test_errors_are_problem_documents_that_name_the_field(api: httpx.AsyncClient) -> None:
     missing = await api.get("/api/v1/submissions/424242")
-    wrong_type = await api.get("/api/v1/configs/not-a-number")
+    wrong_type = await api.get("/api/v1/configs/id/not-a-number")
     no_route = await api.get("/api/v1/nowhere")
 
     for response, status in ((missing, 404), (wrong_type, 422), (no_route, 404)):
@@ -459,7 +459,7 @@ async def test_a_misspelled_template_is_one_error_naming_the_known_ones(
 @pytest.mark.parametrize(
     ("method", "path"),
     [
-        ("GET", f"/api/v1/configs/{2**63}"),
+        ("GET", f"/api/v1/configs/id/{2**63}"),
         ("GET", f"/api/v1/submissions/{2**63}"),
         ("POST", f"/api/v1/submissions/{2**64}/export"),
     ],
@@ -503,7 +503,7 @@ async def test_a_config_body_over_its_limit_is_refused_and_nothing_is_stored(
 
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
-    assert (await api.get("/api/v1/configs/1")).status_code == 404
+    assert (await api.get("/api/v1/configs/id/1")).status_code == 404
 
 
 @pytest.mark.parametrize("route", ["/api/v1/configs", "/api/v1/submissions"])
@@ -556,3 +556,66 @@ async def test_with_the_database_down_intake_answers_503_and_recovers_by_itself(
                 assert (await api.get("/ready")).status_code == 200
         finally:
             await runtime.close()
+
+
+async def test_the_references_config_routes_read_and_version_configs(
+    api: httpx.AsyncClient, demo_config: dict
+) -> None:
+    """GET by integer id and by assignment (its newest version), the list, the versions,
+    and PUT by id or by assignment: each PUT makes a new version; none is edited."""
+    first = (await api.post("/api/v1/configs", json=demo_config)).json()
+    other = {**demo_config, "external_assignment_id": "another"}
+    assert (await api.post("/api/v1/configs", json=other)).status_code == 201
+
+    changed = await api.put(f"/api/v1/configs/{first['id']}", json={"include_feedback": False})
+    assert changed.status_code == 200
+    assert (changed.json()["version"], changed.json()["include_feedback"]) == (2, False)
+    assert changed.json()["criteria_config"] == demo_config["criteria_config"]  # kept
+
+    by_name = await api.put("/api/v1/configs/external/sum-two-numbers", json={"locale": "pt-BR"})
+    assert (by_name.json()["version"], by_name.json()["locale"]) == (3, "pt-BR")
+    assert by_name.json()["include_feedback"] is False  # from version 2, the newest
+
+    latest = (await api.get("/api/v1/configs/sum-two-numbers")).json()
+    assert (latest["id"], latest["version"]) == (by_name.json()["id"], 3)
+    old = (await api.get(f"/api/v1/configs/id/{first['id']}")).json()
+    assert (old["version"], old["include_feedback"]) == (1, True)  # never edited in place
+    versions = (await api.get("/api/v1/configs/sum-two-numbers/versions")).json()
+    assert [v["version"] for v in versions] == [1, 2, 3]
+    listed = (await api.get("/api/v1/configs")).json()
+    assert [(c["external_assignment_id"], c["version"]) for c in listed] == [
+        ("another", 1),
+        ("sum-two-numbers", 3),
+    ]
+    page = (await api.get("/api/v1/configs?limit=1&offset=1")).json()
+    assert [c["external_assignment_id"] for c in page] == ["sum-two-numbers"]
+
+
+@pytest.mark.parametrize(
+    ("update", "field"),
+    [
+        ({"languages": ["cobol"]}, ["body", "languages"]),
+        ({"template_nme": "webdev"}, ["body", "template_nme"]),
+        ({"external_assignment_id": "elsewhere"}, ["body", "external_assignment_id"]),
+    ],
+)
+async def test_a_bad_config_update_names_the_field_and_makes_no_version(
+    api: httpx.AsyncClient, demo_config: dict, update: dict, field: list[str]
+) -> None:
+    first = (await api.post("/api/v1/configs", json=demo_config)).json()
+    response = await api.put(f"/api/v1/configs/{first['id']}", json=update)
+    assert response.status_code == 422
+    assert field in locations(response)
+    versions = (await api.get("/api/v1/configs/sum-two-numbers/versions")).json()
+    assert len(versions) == 1
+
+
+async def test_config_routes_answer_404_for_what_does_not_exist(api: httpx.AsyncClient) -> None:
+    for method, path in (
+        ("GET", "/api/v1/configs/nothing-here"),
+        ("GET", "/api/v1/configs/nothing-here/versions"),
+        ("PUT", "/api/v1/configs/external/nothing-here"),
+        ("PUT", "/api/v1/configs/424242"),
+    ):
+        response = await api.request(method, path, json={"include_feedback": False})
+        assert response.status_code == 404, (method, path)

@@ -24,7 +24,7 @@ def test_operation_ids_are_readable() -> None:
     assert ids[("POST", "/api/v1/submissions")] == "createSubmission"
     assert ids[("GET", "/api/v1/submissions/{submission_id}")] == "getSubmission"
     assert ids[("POST", "/api/v1/configs")] == "createConfig"
-    assert ids[("GET", "/api/v1/configs/{config_id}")] == "getConfig"
+    assert ids[("GET", "/api/v1/configs/id/{config_id}")] == "getConfig"
     assert len(set(ids.values())) == len(ids)
 
 
@@ -55,4 +55,4 @@ def test_submissions_take_json_or_a_multipart_zip() -> None:
     assert body["multipart/form-data"]["schema"]["$ref"].endswith("/SubmissionUpload")
     assert "submission_files" in schemas["SubmissionIn"]["properties"]
     assert schemas["SubmissionUpload"]["properties"]["archive"]["format"] == "binary"
-    assert {"404", "422"} <= set(operation("GET", "/api/v1/configs/{config_id}")["responses"])
+    assert {"404", "422"} <= set(operation("GET", "/api/v1/configs/id/{config_id}")["responses"])

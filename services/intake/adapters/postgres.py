@@ -64,6 +64,40 @@ class IntakeRepository:
             return None
         return GradingConfig(**row["body"], id=row["id"], version=row["version"])
 
+    async def latest_config(self, external_assignment_id: str) -> GradingConfig | None:
+        row = await self.pool.fetchrow(
+            "SELECT id, version, body FROM grading_configs WHERE external_assignment_id = $1"
+            " ORDER BY version DESC LIMIT 1",
+            external_assignment_id,
+        )
+        return (
+            None
+            if row is None
+            else GradingConfig(**row["body"], id=row["id"], version=row["version"])
+        )
+
+    async def config_versions(self, external_assignment_id: str) -> list[GradingConfig]:
+        rows = await self.pool.fetch(
+            "SELECT id, version, body FROM grading_configs WHERE external_assignment_id = $1"
+            " ORDER BY version",
+            external_assignment_id,
+        )
+        return [GradingConfig(**r["body"], id=r["id"], version=r["version"]) for r in rows]
+
+    async def latest_configs(
+        self, limit: int, offset: int, only: frozenset[str] | None
+    ) -> list[GradingConfig]:
+        """The newest version of each assignment (of `only` ones, when given), by name."""
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT ON (external_assignment_id) id, version, body"
+            " FROM grading_configs WHERE $3::text[] IS NULL OR external_assignment_id = ANY($3)"
+            " ORDER BY external_assignment_id, version DESC LIMIT $1 OFFSET $2",
+            limit,
+            offset,
+            None if only is None else sorted(only),
+        )
+        return [GradingConfig(**r["body"], id=r["id"], version=r["version"]) for r in rows]
+
     @contextlib.asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator["IntakeUnitOfWork"]:
         """One transaction: everything written through it lands together, or nothing does."""
