@@ -125,3 +125,25 @@ class TokenCreated(TokenView):
     """The answer to creating a token: the only time its value is shown."""
 
     token: str = Field(description="Send as `Authorization: Bearer <token>`; shown only once")
+
+
+class SubmissionSummary(Contract):
+    """One submission in a list: its latest attempt, without the record and feedback."""
+
+    id: int
+    grading_config_id: int
+    external_assignment_id: str
+    external_user_id: str
+    username: str
+    language: str
+    status: SubmissionStatus
+    attempt: int
+    final_score: float | None = None
+    created_at: datetime
+
+
+class SubmissionPage(Contract):
+    """A page of submissions, newest first; `next_cursor` asks for the next one."""
+
+    items: list[SubmissionSummary]
+    next_cursor: str | None = None

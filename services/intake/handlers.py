@@ -9,6 +9,8 @@ each wrong field by its JSON path. Domain errors become HTTP here, in `STATUS_OF
 """
 
 import asyncio
+import base64
+import binascii
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -30,6 +32,8 @@ from contracts.api import (
     Health,
     Problem,
     Readiness,
+    SubmissionPage,
+    SubmissionSummary,
     SubmissionView,
     TemplateDetail,
     TemplateSummary,
@@ -39,7 +43,8 @@ from contracts.api import (
 )
 from contracts.config import MAX_DB_ID, GradingConfig, GradingConfigIn, GradingConfigUpdate
 from contracts.sandbox import SandboxMetrics
-from services.intake.adapters.postgres import IntakeRepository
+from contracts.steps import SubmissionStatus
+from services.intake.adapters.postgres import IntakeRepository, SubmissionQuery
 from services.intake.logic import (
     MAX_JSON_DEPTH,
     Conflict,
@@ -380,6 +385,79 @@ def _idempotency_key(
         problem = {"loc": ["header", "Idempotency-Key"], "msg": "must be 1 to 255 characters"}
         raise InvalidInput([problem], at_root=True)
     return IdempotencyKey.of(who, value, body, files)
+
+
+@submissions.get("", response_model=SubmissionPage, responses=problem_responses(422))
+async def list_submissions(
+    repo: RepoDep,
+    who: Annotated[Principal, allowed(Scope.SUBMISSIONS_READ)],
+    external_assignment_id: str | None = None,
+    external_user_id: str | None = None,
+    status: SubmissionStatus | None = None,
+    since: datetime | None = None,
+    cursor: str | None = None,
+    limit: Limit = 100,
+) -> SubmissionPage:
+    """Newest first, filtered; pass `next_cursor` back as `cursor` for the next page."""
+    query = SubmissionQuery(
+        limit=limit,
+        external_assignment_id=external_assignment_id,
+        external_user_id=external_user_id,
+        status=None if status is None else status.value,
+        since=since,
+        before_id=_cursor_id(cursor),
+        **_visible_to(who),
+    )
+    rows = await repo.submissions(query)
+    last = rows[-1]["id"] if len(rows) == limit else None
+    return SubmissionPage(
+        items=[SubmissionSummary(**row) for row in rows],
+        next_cursor=None if last is None else _cursor_of(last),
+    )
+
+
+@submissions.get(
+    "/user/{external_user_id}",
+    response_model=list[SubmissionSummary],
+    responses=problem_responses(422),
+)
+async def list_user_submissions(
+    external_user_id: str,
+    repo: RepoDep,
+    who: Annotated[Principal, allowed(Scope.SUBMISSIONS_READ)],
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[SubmissionSummary]:
+    """One student's submissions, newest first (the reference's route)."""
+    query = SubmissionQuery(
+        limit=limit, offset=offset, external_user_id=external_user_id, **_visible_to(who)
+    )
+    return [SubmissionSummary(**row) for row in await repo.submissions(query)]
+
+
+def _visible_to(who: Principal) -> dict[str, Any]:
+    """An instructor lists its granted assignments; an integration its own submissions."""
+    return {
+        "assignments": None if who.assignments is None else sorted(who.assignments),
+        "created_by": who.token_id if who.sees_only_its_own else None,
+    }
+
+
+def _cursor_of(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"before:{last_id}".encode()).decode()
+
+
+def _cursor_id(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        prefix, _, number = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if prefix != "before" or not 1 <= int(number) <= MAX_DB_ID:
+            raise ValueError(cursor)
+        return int(number)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        problem = {"loc": ["query", "cursor"], "msg": "not a cursor this API gave"}
+        raise InvalidInput([problem], at_root=True) from None
 
 
 @submissions.get(

@@ -352,3 +352,89 @@ async def test_the_same_key_sent_at_once_many_times_creates_one_submission(
         "SELECT count(*) FROM outbox WHERE routing_key = 'tracker.accepted'"
     )
     assert outbox == 1  # one submission announced, not six
+
+
+async def submitted(client: httpx.AsyncClient, token: str, config_id: int, user: str) -> int:
+    body = {
+        "grading_config_id": config_id,
+        "external_user_id": user,
+        "username": user,
+        "language": "python",
+        "submission_files": demo_files("python-right"),
+    }
+    response = await client.post("/api/v1/submissions", json=body, headers=bearer(token))
+    assert response.status_code == 202, response.text
+    return int(response.json()["id"])
+
+
+async def test_submissions_are_listed_newest_first_filtered_and_paged_by_cursor(
+    intake: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    admin = await issue_token("admin")
+    hw1 = await config_for(intake, admin, demo_config, "hw1")
+    hw2 = await config_for(intake, admin, demo_config, "hw2")
+    ids = [
+        await submitted(intake, admin, config, user)
+        for config, user in (
+            (hw1, "ana"),
+            (hw1, "bo"),
+            (hw2, "ana"),
+            (hw1, "ana"),
+        )
+    ]
+
+    page = (await intake.get("/api/v1/submissions?limit=2", headers=bearer(admin))).json()
+    assert [s["id"] for s in page["items"]] == [ids[3], ids[2]]
+    rest = await intake.get(
+        f"/api/v1/submissions?limit=2&cursor={page['next_cursor']}", headers=bearer(admin)
+    )
+    assert [s["id"] for s in rest.json()["items"]] == [ids[1], ids[0]]
+
+    filtered = await intake.get(
+        "/api/v1/submissions?external_assignment_id=hw1&external_user_id=ana&status=queued",
+        headers=bearer(admin),
+    )
+    assert [s["id"] for s in filtered.json()["items"]] == [ids[3], ids[0]]
+    assert filtered.json()["items"][0]["status"] == "queued"
+    assert filtered.json()["next_cursor"] is None
+
+    by_user = await intake.get("/api/v1/submissions/user/ana", headers=bearer(admin))
+    assert [s["id"] for s in by_user.json()] == [ids[3], ids[2], ids[0]]
+    second = await intake.get(
+        "/api/v1/submissions/user/ana?limit=1&offset=1", headers=bearer(admin)
+    )
+    assert [s["id"] for s in second.json()] == [ids[2]]
+
+    ta = await issue_token("instructor", assignments=["hw2"])
+    granted = await intake.get("/api/v1/submissions", headers=bearer(ta))
+    assert [s["id"] for s in granted.json()["items"]] == [ids[2]]
+
+
+async def test_an_integration_lists_only_its_own_submissions(
+    intake: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    admin, lms = await issue_token("admin"), await issue_token("integration")
+    config_id = await config_for(intake, admin, demo_config, "hw1")
+    await submitted(intake, admin, config_id, "ana")
+    own = await submitted(intake, lms, config_id, "ana")
+    listed = await intake.get("/api/v1/submissions/user/ana", headers=bearer(lms))
+    assert [s["id"] for s in listed.json()] == [own]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("cursor=bm9wZQ", ["query", "cursor"]),
+        ("status=lost", ["query", "status"]),
+        ("limit=0", ["query", "limit"]),
+        ("since=yesterday", ["query", "since"]),
+    ],
+)
+async def test_a_bad_listing_query_names_the_parameter(
+    intake: httpx.AsyncClient, query: str, field: list[str]
+) -> None:
+    response = await intake.get(
+        f"/api/v1/submissions?{query}", headers=bearer(await issue_token("admin"))
+    )
+    assert response.status_code == 422
+    assert field in [error["loc"] for error in response.json()["errors"]]

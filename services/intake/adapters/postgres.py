@@ -4,6 +4,7 @@ submission in one transaction with its files and outbox messages, and the read v
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -30,6 +31,21 @@ class NewSubmission:
     files: dict[str, bytes]
     plan: list[StepName]
     created_by: int | None = None  # the token that submitted it
+
+
+@dataclass(frozen=True)
+class SubmissionQuery:
+    """Which submissions to list; None filters nothing."""
+
+    limit: int
+    offset: int = 0
+    external_assignment_id: str | None = None
+    external_user_id: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    before_id: int | None = None  # the cursor: ids below the last one seen
+    assignments: list[str] | None = None  # an instructor's grants
+    created_by: int | None = None  # an integration's own
 
 
 class IntakeRepository:
@@ -113,6 +129,35 @@ class IntakeRepository:
             key,
         )
         return None if row is None else (row["submission_id"], row["request_hash"])
+
+    async def submissions(self, query: "SubmissionQuery") -> list[dict[str, Any]]:
+        """Newest first, the latest attempt of each, filtered as asked."""
+        rows = await self.pool.fetch(
+            "SELECT s.id, s.grading_config_id, c.external_assignment_id, s.external_user_id,"
+            " s.username, s.language, s.created_at, a.attempt, a.status, r.final_score"
+            " FROM submissions s JOIN grading_configs c ON c.id = s.grading_config_id"
+            " JOIN LATERAL (SELECT attempt, status FROM attempts WHERE submission_id = s.id"
+            "   ORDER BY attempt DESC LIMIT 1) a ON true"
+            " LEFT JOIN results r ON r.submission_id = s.id AND r.attempt = a.attempt"
+            " WHERE ($1::text IS NULL OR c.external_assignment_id = $1)"
+            " AND ($2::text IS NULL OR s.external_user_id = $2)"
+            " AND ($3::text IS NULL OR a.status = $3)"
+            " AND ($4::timestamptz IS NULL OR s.created_at >= $4)"
+            " AND ($5::bigint IS NULL OR s.id < $5)"
+            " AND ($6::text[] IS NULL OR c.external_assignment_id = ANY($6))"
+            " AND ($7::bigint IS NULL OR s.created_by = $7)"
+            " ORDER BY s.id DESC LIMIT $8 OFFSET $9",
+            query.external_assignment_id,
+            query.external_user_id,
+            query.status,
+            query.since,
+            query.before_id,
+            query.assignments,
+            query.created_by,
+            query.limit,
+            query.offset,
+        )
+        return [dict(row) for row in rows]
 
     async def submission_view(self, submission_id: int) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(
