@@ -92,6 +92,8 @@ class SubmissionView(Contract):
     result_tree: ResultTree | None
     pipeline_execution: PipelineExecution
     export: ExportDelivery | None = None  # None: the config exports nowhere
+    # What the sender of a result graded elsewhere said about it (repository, commit).
+    submission_metadata: dict[str, Any] | None = None
 
 
 TokenRole = Literal["admin", "instructor", "integration", "runner"]
@@ -147,3 +149,22 @@ class SubmissionPage(Contract):
 
     items: list[SubmissionSummary]
     next_cursor: str | None = None
+
+
+class ExternalResultIn(Contract):
+    """POST /api/v1/submissions/external-results: a result graded elsewhere (the GitHub
+    Action's external mode), with the reference's field names."""
+
+    grading_config_id: int = Field(ge=1, le=2**63 - 1)
+    external_user_id: str = Field(min_length=1, max_length=200)
+    username: str = Field(min_length=1, max_length=200)
+    language: str
+    status: Literal["completed", "failed"]
+    final_score: float = Field(ge=0, le=100)
+    feedback: str | None = None
+    result_tree: ResultTree | None = None
+    focus: dict[str, Any] | None = None
+    pipeline_execution: PipelineExecution | None = None
+    execution_time_ms: int = Field(default=0, ge=0)
+    error_message: str | None = None
+    submission_metadata: dict[str, Any] | None = None

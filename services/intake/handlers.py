@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from contracts.api import (
     Accepted,
     ExportDelivery,
+    ExternalResultIn,
     Health,
     Problem,
     Readiness,
@@ -67,6 +68,7 @@ from services.intake.openapi import contract_openapi, json_body, problem_respons
 from services.intake.submissions import (
     IdempotencyKey,
     SubmissionIn,
+    accept_external_result,
     accept_once,
     check_assignment,
     check_sees_submission,
@@ -385,6 +387,29 @@ def _idempotency_key(
         problem = {"loc": ["header", "Idempotency-Key"], "msg": "must be 1 to 255 characters"}
         raise InvalidInput([problem], at_root=True)
     return IdempotencyKey.of(who, value, body, files)
+
+
+@submissions.post(
+    "/external-results",
+    status_code=201,
+    response_model=SubmissionView,
+    responses=problem_responses(400, 403, 413, 422),
+    openapi_extra=json_body("ExternalResultIn"),
+)
+async def create_external_result(
+    request: Request,
+    repo: RepoDep,
+    limits: LimitsDep,
+    bus: TopologyDep,
+    who: Annotated[Principal, allowed(Scope.EXTERNAL_RESULTS)],
+) -> SubmissionView:
+    """A result graded elsewhere (the GitHub Action's external mode): stored as a
+    finished submission, `submission_metadata` kept as given; answers it as stored."""
+    result = await _json_body(request, limits.max_request_bytes, ExternalResultIn)
+    submission_id = await accept_external_result(result, repo, bus, who)
+    view = await repo.submission_view(submission_id)
+    assert view is not None  # just stored, in a committed transaction
+    return SubmissionView.model_validate(view)
 
 
 @submissions.get("", response_model=SubmissionPage, responses=problem_responses(422))

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
-from contracts.api import Problem
+from contracts.api import ExternalResultIn, Problem
 from contracts.config import GradingConfigIn, GradingConfigUpdate
 from services.intake.submissions import SubmissionFields, SubmissionIn
 
@@ -72,6 +72,7 @@ def contract_openapi(app: FastAPI) -> dict[str, Any]:
         for model in (
             GradingConfigIn,
             GradingConfigUpdate,
+            ExternalResultIn,
             SubmissionIn,
             SubmissionUpload,
             Problem,

@@ -10,10 +10,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.api import ExternalResultIn
 from contracts.config import MAX_DB_ID, Locale
 from contracts.messages import (
     ExportPayload,
     ExportRequested,
+    StatusEvent,
     StepRequest,
     SubmissionAccepted,
     SubmissionInfo,
@@ -21,8 +23,9 @@ from contracts.messages import (
     envelope,
     utcnow,
 )
+from contracts.results import PipelineExecution
 from contracts.sandbox import Manifest
-from contracts.steps import StepName, StepStatus, SubmissionStatus
+from contracts.steps import PipelineStatus, StepName, StepStatus, SubmissionStatus
 from services.intake.adapters.postgres import IntakeRepository, NewSubmission, Outgoing
 from services.intake.logic import (
     Conflict,
@@ -40,6 +43,7 @@ from shared.messaging.topology import (
     TRACKER_ACCEPTED_KEY,
     Topology,
     result_key,
+    status_key,
     step_key,
 )
 from shared.pipeline import StepOutcome, first_work_step, to_result
@@ -291,3 +295,50 @@ def _export_payload(view: dict[str, Any]) -> ExportPayload:
         result_tree=view["result_tree"],
         pipeline_execution=view["pipeline_execution"],
     )
+
+
+async def accept_external_result(
+    result: ExternalResultIn, repo: IntakeRepository, topology: Topology, caller: Principal
+) -> int:
+    """Store a result graded elsewhere, as a finished submission with its record, and
+    announce it as the tracker announces the ones graded here."""
+    config = await repo.get_config(result.grading_config_id)
+    if config is None:
+        raise _field_error(
+            "grading_config_id", f"no grading config with id {result.grading_config_id}"
+        )
+    check_assignment(caller, config.external_assignment_id)
+    if result.language not in config.languages:
+        raise _field_error(
+            "language",
+            f"{result.language!r} is not one of this assignment's languages {config.languages}",
+        )
+    record = _external_record(result)
+    async with repo.unit_of_work() as unit:
+        submission_id = await unit.add_external_result(result, record, caller.token_id)
+        event = StatusEvent(
+            external_assignment_id=config.external_assignment_id,
+            grading_config_id=config.id,
+            external_user_id=result.external_user_id,
+            status=SubmissionStatus(result.status),
+            final_score=result.final_score,
+        )
+        message = envelope(event, submission_id=submission_id, attempt=1)
+        await unit.add_messages([(topology.status_exchange, status_key(result.status), message)])
+    return submission_id
+
+
+def _external_record(result: ExternalResultIn) -> dict[str, Any]:
+    """The sender's pipeline_execution, or the least one that says how it ended."""
+    if result.pipeline_execution is not None:
+        return result.pipeline_execution.model_dump(mode="json")
+    status = PipelineStatus.SUCCESS if result.status == "completed" else PipelineStatus.FAILED
+    record = PipelineExecution(
+        status=status,
+        failed_at_step=None,
+        total_steps_planned=0,
+        steps_completed=0,
+        execution_time_ms=result.execution_time_ms,
+        steps=[],
+    )
+    return record.model_dump(mode="json")

@@ -438,3 +438,88 @@ async def test_a_bad_listing_query_names_the_parameter(
     )
     assert response.status_code == 422
     assert field in [error["loc"] for error in response.json()["errors"]]
+
+
+def reference_external_result(config_id: int, **changed: Any) -> dict[str, Any]:
+    """What the reference GitHub Action's CloudExporter sends, field for field."""
+    return {
+        "grading_config_id": config_id,
+        "external_user_id": "octocat",
+        "username": "octocat",
+        "language": "python",
+        "status": "completed",
+        "final_score": 87.5,
+        "feedback": "## Well done",
+        "result_tree": None,
+        "focus": None,
+        "pipeline_execution": None,
+        "execution_time_ms": 4200,
+        "error_message": None,
+        "submission_metadata": {
+            "repository": "school/hw1-octocat",
+            "commit_sha": "0123abc",
+            "run_id": "99",
+            "actor": "octocat",
+            "ref": "refs/heads/main",
+        },
+        **changed,
+    }
+
+
+async def test_the_reference_actions_external_mode_calls_work_as_there(
+    intake: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    """Config by integer id, then the result posted back, then read as stored."""
+    config_id = await config_for(intake, await issue_token("admin"), demo_config, "hw1")
+    action = bearer(await issue_token("integration", name="github-action"))
+
+    config = await intake.get(f"/api/v1/configs/id/{config_id}", headers=action)
+    assert config.json()["criteria_config"] == demo_config["criteria_config"]
+    posted = await intake.post(
+        "/api/v1/submissions/external-results",
+        json=reference_external_result(config_id),
+        headers=action,
+    )
+    assert posted.status_code == 201, posted.text
+    stored = (await intake.get(f"/api/v1/submissions/{posted.json()['id']}", headers=action)).json()
+    assert (stored["status"], stored["final_score"]) == ("completed", 87.5)
+    assert stored["feedback"] == "## Well done"
+    assert stored["submission_metadata"]["commit_sha"] == "0123abc"
+    assert stored["pipeline_execution"]["status"] == "success"
+    assert stored["pipeline_execution"]["execution_time_ms"] == 4200
+
+    failure = reference_external_result(
+        config_id, status="failed", final_score=0.0, feedback=None, error_message="no GRADE"
+    )
+    failed = await intake.post("/api/v1/submissions/external-results", json=failure, headers=action)
+    assert failed.json()["status"] == "failed"
+    assert failed.json()["feedback"] == "no GRADE"
+    assert failed.json()["pipeline_execution"]["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("changed", "field"),
+    [
+        ({"language": "cobol"}, ["body", "language"]),
+        ({"grading_config_id": 424242}, ["body", "grading_config_id"]),
+        ({"grading_config_id": "cfg-42"}, ["body", "grading_config_id"]),
+        ({"final_score": 120}, ["body", "final_score"]),
+        ({"status": "graded"}, ["body", "status"]),
+    ],
+)
+async def test_an_external_result_that_does_not_fit_names_the_field(
+    intake: httpx.AsyncClient,
+    demo_config: dict[str, Any],
+    changed: dict[str, Any],
+    field: list[str],
+) -> None:
+    config_id = await config_for(intake, await issue_token("admin"), demo_config, "hw1")
+    action = bearer(await issue_token("integration"))
+    response = await intake.post(
+        "/api/v1/submissions/external-results",
+        json=reference_external_result(config_id, **changed),
+        headers=action,
+    )
+    assert response.status_code == 422
+    assert field in [error["loc"] for error in response.json()["errors"]]
+    assert await submissions_stored(intake) == 0

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from contracts.api import ExternalResultIn
 from contracts.config import GradingConfig, GradingConfigIn
 from contracts.messages import Envelope, StepResult
 from contracts.sandbox import Manifest
@@ -162,7 +163,8 @@ class IntakeRepository:
     async def submission_view(self, submission_id: int) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(
             "SELECT s.id, s.grading_config_id, s.external_user_id, s.username, s.language,"
-            " s.created_at, s.created_by, a.attempt, a.status, a.plan, r.final_score,"
+            " s.created_at, s.created_by, s.submission_metadata, a.attempt, a.status, a.plan,"
+            " r.final_score,"
             " r.result_tree, r.feedback, r.pipeline_execution, c.external_assignment_id,"
             " e.url AS export_url,"
             " e.status AS export_status, e.attempts AS export_attempts,"
@@ -232,6 +234,42 @@ class IntakeUnitOfWork:
             submission_id,
             new.config.id,
             [step.value for step in new.plan],
+        )
+        return int(submission_id)
+
+    async def add_external_result(
+        self, result: "ExternalResultIn", record: dict[str, Any], created_by: int
+    ) -> int:
+        """A submission graded elsewhere: stored already finished, attempt 1 and its
+        results; no files, no steps run here."""
+        submission_id = await self.connection.fetchval(
+            "INSERT INTO submissions (grading_config_id, external_user_id, username, language,"
+            " manifest, created_by, submission_metadata) VALUES ($1, $2, $3, $4, '{}', $5, $6)"
+            " RETURNING id",
+            result.grading_config_id,
+            result.external_user_id,
+            result.username,
+            result.language,
+            created_by,
+            result.submission_metadata,
+        )
+        await self.connection.execute(
+            "INSERT INTO attempts (submission_id, attempt, config_id, plan, status, finished_at)"
+            " VALUES ($1, 1, $2, '[]', $3, now())",
+            submission_id,
+            result.grading_config_id,
+            result.status,
+        )
+        tree = None if result.result_tree is None else result.result_tree.model_dump(mode="json")
+        await self.connection.execute(
+            "INSERT INTO results (submission_id, attempt, status, final_score, result_tree,"
+            " feedback, pipeline_execution) VALUES ($1, 1, $2, $3, $4, $5, $6)",
+            submission_id,
+            result.status,
+            result.final_score,
+            tree,
+            result.feedback if result.feedback is not None else result.error_message,
+            record,
         )
         return int(submission_id)
 
