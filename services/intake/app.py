@@ -51,6 +51,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         sandbox_metrics=RpcSandboxClient(rpc).metrics,
         readiness=lambda: _readiness(repository, runtime),
         development=settings.env == "development",
+        rate_limit_per_minute=settings.rate_limit_per_minute,
     )
     server = _Server(
         uvicorn.Config(

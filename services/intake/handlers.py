@@ -65,6 +65,7 @@ from services.intake.logic import (
     webhook_problems,
 )
 from services.intake.openapi import contract_openapi, json_body, problem_responses, submission_body
+from services.intake.ratelimit import RateLimited, RateLimiter
 from services.intake.submissions import (
     IdempotencyKey,
     SubmissionIn,
@@ -142,6 +143,7 @@ async def caller(request: Request, store: Annotated[TokenStore, Depends(token_st
     if principal is None:
         raise Unauthenticated("the token is unknown, revoked or expired")
     structlog.contextvars.bind_contextvars(token_id=principal.token_id)
+    request.app.state.rate_limiter.take(principal.token_id)
     return principal
 
 
@@ -675,6 +677,13 @@ async def _dependency_down(request: Request, error: Exception) -> JSONResponse:
     return response
 
 
+async def _rate_limited(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RateLimited)
+    response = problem_response(429, "Too many requests", str(error), [])
+    response.headers["Retry-After"] = str(error.retry_after_s)
+    return response
+
+
 class NotReady(Exception):
     """A dependency is down: GET /ready answers 503 (a probe's body says which)."""
 
@@ -708,6 +717,7 @@ def api() -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for down in (*DEPENDENCY_DOWN, NotReady):
         app.add_exception_handler(down, _dependency_down)
+    app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(Exception, _unexpected_error)
     app.openapi = lambda: contract_openapi(app)  # type: ignore[method-assign]
     return app
@@ -721,10 +731,12 @@ def create_app(
     readiness: Callable[[], Awaitable[dict[str, bool]]] | None = None,
     token_store: TokenStore | None = None,
     development: bool = False,
+    rate_limit_per_minute: int = 600,
 ) -> FastAPI:
     app = api()
     app.state.tokens = token_store or TokenStore(repo.pool)
     app.state.development = development
+    app.state.rate_limiter = RateLimiter(rate_limit_per_minute)
     app.state.readiness = readiness or _database_only(repo)
     app.state.sandbox_metrics = sandbox_metrics or _no_sandbox
     app.state.repository = repo

@@ -111,7 +111,7 @@ def _bearer_tokens(document: dict[str, Any]) -> None:
             continue
         for operation in operations.values():
             operation["security"] = [{"bearer": []}]
-            for status in (401, 403):
+            for status in (401, 403, 429):
                 operation["responses"].setdefault(
                     str(status),
                     {

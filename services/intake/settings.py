@@ -19,3 +19,5 @@ class IntakeSettings(CommonSettings):
     # A request body larger than this is refused unread; None means 3 x max_total_bytes.
     max_request_bytes: int | None = Field(default=None, gt=0)
     max_config_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Requests per minute per API token (a burst of as many), in each intake process.
+    rate_limit_per_minute: int = Field(default=600, gt=0)

@@ -523,3 +523,31 @@ async def test_an_external_result_that_does_not_fit_names_the_field(
     assert response.status_code == 422
     assert field in [error["loc"] for error in response.json()["errors"]]
     assert await submissions_stored(intake) == 0
+
+
+async def test_past_its_rate_a_token_gets_429_with_retry_after(isolation: Isolation) -> None:
+    runtime = await Runtime.open(isolation.settings())
+    app = create_app(
+        IntakeRepository(runtime.pool),
+        limits_from(IntakeSettings()),
+        runtime.bus.topology,
+        rate_limit_per_minute=3,
+    )
+    busy, quiet = await issue_token("integration"), await issue_token("integration")
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://intake"
+        ) as client:
+            answers = [
+                (await client.get("/api/v1/templates", headers=bearer(busy))).status_code
+                for _ in range(4)
+            ]
+            refused = await client.get("/api/v1/templates", headers=bearer(busy))
+            other = await client.get("/api/v1/templates", headers=bearer(quiet))
+    finally:
+        await runtime.close()
+    assert answers == [200, 200, 200, 429]
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "20"
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert other.status_code == 200
