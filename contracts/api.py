@@ -168,3 +168,42 @@ class ExternalResultIn(Contract):
     execution_time_ms: int = Field(default=0, ge=0)
     error_message: str | None = None
     submission_metadata: dict[str, Any] | None = None
+
+
+class ExecutionFile(Contract):
+    filename: str = Field(min_length=1, max_length=255)
+    content: str = Field(max_length=64 * 1024)
+
+
+class ExecuteIn(Contract):
+    """POST /api/v1/execute: run one command against up to four stdin cases, in a
+    sandbox of its own, without grading; nothing is stored. `program_command` is split
+    into a program and its arguments (no shell: give `sh -c '...'` to have one)."""
+
+    language: str
+    submission_files: list[ExecutionFile] = Field(min_length=1, max_length=20)
+    program_command: str = Field(min_length=1, max_length=256)
+    test_cases: list[list[str]] | None = Field(default=None, min_length=1, max_length=4)
+
+
+ExecutionCategory = Literal[
+    "success", "runtime_error", "timeout", "system_error", "compilation_error"
+]
+
+
+class ExecutionResult(Contract):
+    category: ExecutionCategory
+    stdout: str
+    stderr: str
+    exit_code: int
+    execution_time: float = Field(description="seconds, wall clock")
+    output: str = Field(description="stdout, then stderr")
+    error_message: str | None = None
+    truncated: bool = False
+
+
+class ExecuteOut(Contract):
+    """The results in order; after a timeout the batch stops (`stopped_early`)."""
+
+    results: list[ExecutionResult]
+    stopped_early: bool = False

@@ -177,8 +177,33 @@ class MetricsCall(Contract):
     op: Literal["metrics"] = "metrics"
 
 
+class AcquireCall(Contract):
+    """Lease a sandbox for `owner` outside any pipeline (POST /api/v1/execute)."""
+
+    op: Literal["acquire"] = "acquire"
+    owner: str = Field(min_length=1, max_length=200)
+    language: str
+
+
+class WriteFilesCall(Contract):
+    """Write files given inline into a lease (nothing goes through the blob store)."""
+
+    op: Literal["write_files"] = "write_files"
+    lease_id: str
+    files: dict[str, str]
+
+
+class ReleaseCall(Contract):
+    """Release every lease of `owner`."""
+
+    op: Literal["release"] = "release"
+    owner: str
+
+
 # `sandbox.call.v1` request/reply: one operation, told apart by `op`.
-AnySandboxCall = RunCall | PutFilesCall | ReadFileCall | MetricsCall
+AnySandboxCall = (
+    RunCall | PutFilesCall | ReadFileCall | MetricsCall | AcquireCall | WriteFilesCall | ReleaseCall
+)
 SandboxCall = Annotated[AnySandboxCall, Field(discriminator="op")]
 SANDBOX_CALL: TypeAdapter[AnySandboxCall] = TypeAdapter(SandboxCall)
 
@@ -189,6 +214,7 @@ class SandboxReply(Contract):
     run: RunResult | None = None
     content: str | None = None
     metrics: SandboxMetrics | None = None  # the backend's pools (op "metrics")
+    lease_id: str | None = None  # the lease made (op "acquire")
     error: str | None = None
     error_type: str | None = None
 

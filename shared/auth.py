@@ -59,6 +59,7 @@ SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.SUBMISSIONS_CREATE,
             Scope.SUBMISSIONS_READ,
             Scope.EXTERNAL_RESULTS,
+            Scope.EXECUTE,
             Scope.TEMPLATES_READ,
         }
     ),

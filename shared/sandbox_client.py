@@ -4,12 +4,15 @@ directly on a backend object in the in-process mode. Both give the same results.
 from typing import Protocol
 
 from contracts.messages import (
+    AcquireCall,
     AnySandboxCall,
     MetricsCall,
     PutFilesCall,
     ReadFileCall,
+    ReleaseCall,
     RunCall,
     SandboxReply,
+    WriteFilesCall,
     envelope,
 )
 from contracts.sandbox import Manifest, RunRequest, RunResult, SandboxMetrics
@@ -68,6 +71,19 @@ class RpcSandboxClient:
     async def read_file(self, lease_id: str, path: str) -> bytes | None:
         reply = await self._call(ReadFileCall(lease_id=lease_id, path=path), 30)
         return None if reply.content is None else reply.content.encode()
+
+    async def acquire(self, owner: str, language: str, timeout_s: float = 90) -> str:
+        """A lease of its own for `owner` (it may wait for a free sandbox)."""
+        reply = await self._call(AcquireCall(owner=owner, language=language), timeout_s)
+        if reply.lease_id is None:
+            raise SandboxCallFailed("sandbox replied without a lease", None)
+        return reply.lease_id
+
+    async def write_files(self, lease_id: str, files: dict[str, str]) -> None:
+        await self._call(WriteFilesCall(lease_id=lease_id, files=files), 60)
+
+    async def release_owner(self, owner: str) -> None:
+        await self._call(ReleaseCall(owner=owner), 60)
 
     async def metrics(self, timeout_s: float = 5) -> SandboxMetrics:
         """The sandbox service's pool metrics (size per language, leases, waits, reaped)."""

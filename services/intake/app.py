@@ -49,6 +49,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         limits_from(settings),
         runtime.bus.topology,
         sandbox_metrics=RpcSandboxClient(rpc).metrics,
+        executor=RpcSandboxClient(rpc),
         readiness=lambda: _readiness(repository, runtime),
         development=settings.env == "development",
         rate_limit_per_minute=settings.rate_limit_per_minute,

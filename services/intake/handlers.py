@@ -28,6 +28,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts.api import (
     Accepted,
+    ExecuteIn,
+    ExecuteOut,
     ExportDelivery,
     ExternalResultIn,
     Health,
@@ -46,6 +48,7 @@ from contracts.config import MAX_DB_ID, GradingConfig, GradingConfigIn, GradingC
 from contracts.sandbox import SandboxMetrics
 from contracts.steps import SubmissionStatus
 from services.intake.adapters.postgres import IntakeRepository, SubmissionQuery
+from services.intake.execute import Executor, execute, execute_problems
 from services.intake.logic import (
     MAX_JSON_DEPTH,
     Conflict,
@@ -81,6 +84,7 @@ from shared.errors import TransientError
 from shared.grading.catalogue import catalogue, template_detail
 from shared.grading.errors import UnknownTemplate
 from shared.messaging.topology import Topology
+from shared.sandbox_client import SandboxCallFailed
 
 PROBLEM_TYPE = "application/problem+json"
 RETRY_AFTER_S = "5"
@@ -174,6 +178,7 @@ submissions = APIRouter(prefix="/api/v1/submissions", tags=["submissions"])
 templates = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 sandbox = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 tokens = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+execution = APIRouter(prefix="/api/v1/execute", tags=["execute"])
 
 
 @health_router.get("/health", response_model=Health)
@@ -522,6 +527,32 @@ async def retry_export(
     return ExportDelivery.model_validate(view["export"])
 
 
+@execution.post(
+    "",
+    response_model=ExecuteOut,
+    responses=problem_responses(400, 413, 422, 503),
+    openapi_extra=json_body("ExecuteIn"),
+)
+async def execute_code(
+    request: Request,
+    limits: LimitsDep,
+    who: Annotated[Principal, allowed(Scope.EXECUTE)],
+) -> ExecuteOut:
+    """Run a command on the files given, once per stdin case, in a sandbox of its own;
+    nothing is graded or stored."""
+    body = await _json_body(request, limits.max_request_bytes, ExecuteIn)
+    problems = execute_problems(body)
+    if problems:
+        raise InvalidInput(problems)
+    executor = request.app.state.executor
+    if executor is None:
+        raise TransientError("this intake has no connection to the sandbox service")
+    try:
+        return await execute(body, executor)
+    except SandboxCallFailed as error:
+        raise TransientError(f"the sandbox could not run it: {error}") from error
+
+
 @tokens.post(
     "", status_code=201, response_model=TokenCreated, responses=problem_responses(401, 403, 422)
 )
@@ -709,7 +740,7 @@ def operation_id(route: APIRoute) -> str:
 def api() -> FastAPI:
     """The routes and the error mapping, with nothing wired in: enough for the OpenAPI."""
     app = FastAPI(title="Autograder", version="1.0", generate_unique_id_function=operation_id)
-    for router in (health_router, configs, submissions, templates, sandbox, tokens):
+    for router in (health_router, configs, submissions, templates, sandbox, tokens, execution):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntakeError, _domain_error)
@@ -732,11 +763,13 @@ def create_app(
     token_store: TokenStore | None = None,
     development: bool = False,
     rate_limit_per_minute: int = 600,
+    executor: Executor | None = None,
 ) -> FastAPI:
     app = api()
     app.state.tokens = token_store or TokenStore(repo.pool)
     app.state.development = development
     app.state.rate_limiter = RateLimiter(rate_limit_per_minute)
+    app.state.executor = executor
     app.state.readiness = readiness or _database_only(repo)
     app.state.sandbox_metrics = sandbox_metrics or _no_sandbox
     app.state.repository = repo

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
-from contracts.api import ExternalResultIn, Problem
+from contracts.api import ExecuteIn, ExternalResultIn, Problem
 from contracts.config import GradingConfigIn, GradingConfigUpdate
 from services.intake.submissions import SubmissionFields, SubmissionIn
 
@@ -73,6 +73,7 @@ def contract_openapi(app: FastAPI) -> dict[str, Any]:
             GradingConfigIn,
             GradingConfigUpdate,
             ExternalResultIn,
+            ExecuteIn,
             SubmissionIn,
             SubmissionUpload,
             Problem,

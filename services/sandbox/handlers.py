@@ -16,14 +16,17 @@ from pydantic import ValidationError
 from contracts.handover import SandboxLease
 from contracts.messages import (
     SANDBOX_CALL,
+    AcquireCall,
     AnySandboxCall,
     Envelope,
     MetricsCall,
     PutFilesCall,
     ReadFileCall,
+    ReleaseCall,
     RunCall,
     SandboxReply,
     StepRequest,
+    WriteFilesCall,
 )
 from contracts.sandbox import Manifest, SandboxMetrics
 from contracts.steps import StepName
@@ -95,3 +98,12 @@ class SandboxHandlers:
                 return SandboxReply(content=text)
             case MetricsCall():
                 return SandboxReply(metrics=SandboxMetrics(**backend_metrics(self.backend)))
+            case AcquireCall():
+                return SandboxReply(lease_id=await self.backend.acquire(call.owner, call.language))
+            case WriteFilesCall():
+                files = {path: text.encode() for path, text in call.files.items()}
+                await self.backend.put_files(call.lease_id, files, read_only=False)
+                return SandboxReply()
+            case ReleaseCall():
+                await self.backend.release_owner(call.owner)
+                return SandboxReply()

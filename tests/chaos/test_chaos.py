@@ -2,8 +2,9 @@
 as separate processes, injects one fault half-way, and checks that nothing was lost,
 graded wrong, reported twice, leaked or left dead-lettered.
 
-`make test` runs the CI subset (three scenarios) with 30 submissions; `make chaos` runs every scenario
-with 120 (CHAOS_SCENARIOS=all, CHAOS_SUBMISSIONS=120) and prints the table.
+`make test` runs the CI subset (three scenarios) with 30 submissions; `make chaos`
+runs every scenario with 120 (CHAOS_SCENARIOS=all, CHAOS_SUBMISSIONS=120) and prints
+the table.
 """
 
 import os
