@@ -207,3 +207,53 @@ class ExecuteOut(Contract):
 
     results: list[ExecutionResult]
     stopped_early: bool = False
+
+
+class RegradeIn(Contract):
+    """POST /api/v1/submissions/{id}/regrade: grade the same files again, against the
+    config version the latest attempt used (`same`) or the assignment's newest."""
+
+    config: Literal["same", "latest"] = "same"
+
+
+class RegradeAccepted(Contract):
+    id: int
+    attempt: int
+    status: Literal["queued"] = "queued"
+
+
+class AttemptView(Contract):
+    """One attempt of a submission, with its own record (none is ever overwritten)."""
+
+    attempt: int
+    config_id: int
+    config_version: int
+    status: SubmissionStatus
+    accepted_at: datetime
+    finished_at: datetime | None = None
+    final_score: float | None = None
+    feedback: str | None = None
+    result_tree: ResultTree | None = None
+    pipeline_execution: PipelineExecution | None = None
+
+
+class TestChange(Contract):
+    """One test in two attempts; None where the test was not in that attempt."""
+
+    path: str
+    verdict_before: str | None
+    verdict_after: str | None
+    score_before: float | None
+    score_after: float | None
+
+
+class AttemptDiff(Contract):
+    """What changed from attempt `against` to `attempt`: the score, and each test whose
+    verdict or score moved."""
+
+    attempt: int
+    against: int
+    final_score_before: float | None
+    final_score_after: float | None
+    score_change: float | None
+    tests: list[TestChange]

@@ -29,6 +29,7 @@ class PipelineStatus(StrEnum):
     SUCCESS = "success"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    SUPERSEDED = "superseded"  # a newer attempt (a regrade) started before it ended
 
 
 class SubmissionStatus(StrEnum):
@@ -38,6 +39,7 @@ class SubmissionStatus(StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+    SUPERSEDED = "superseded"  # an attempt a newer one replaced before it ended
 
 
 # The canonical order; a plan is always a subsequence of it.

@@ -31,6 +31,7 @@ class Scope(StrEnum):
     SUBMISSIONS_CREATE = "submissions:create"
     SUBMISSIONS_READ = "submissions:read"
     SUBMISSIONS_EXPORT = "submissions:export"
+    REGRADE = "submissions:regrade"
     EXTERNAL_RESULTS = "external_results:write"
     EXECUTE = "execute"
     TEMPLATES_READ = "templates:read"
@@ -49,6 +50,7 @@ SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.SUBMISSIONS_CREATE,
             Scope.SUBMISSIONS_READ,
             Scope.SUBMISSIONS_EXPORT,
+            Scope.REGRADE,
             Scope.EXECUTE,
             Scope.TEMPLATES_READ,
         }

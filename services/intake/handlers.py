@@ -28,6 +28,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts.api import (
     Accepted,
+    AttemptDiff,
+    AttemptView,
     ExecuteIn,
     ExecuteOut,
     ExportDelivery,
@@ -35,6 +37,8 @@ from contracts.api import (
     Health,
     Problem,
     Readiness,
+    RegradeAccepted,
+    RegradeIn,
     SubmissionPage,
     SubmissionSummary,
     SubmissionView,
@@ -48,6 +52,7 @@ from contracts.config import MAX_DB_ID, GradingConfig, GradingConfigIn, GradingC
 from contracts.sandbox import SandboxMetrics
 from contracts.steps import SubmissionStatus
 from services.intake.adapters.postgres import IntakeRepository, SubmissionQuery
+from services.intake.attempts import attempt_diff
 from services.intake.execute import Executor, execute, execute_problems
 from services.intake.logic import (
     MAX_JSON_DEPTH,
@@ -77,6 +82,7 @@ from services.intake.submissions import (
     check_assignment,
     check_sees_submission,
     export_again,
+    regrade,
 )
 from shared.auth import Principal, Role, Scope
 from shared.db.tokens import TokenStore
@@ -500,11 +506,73 @@ async def get_submission(
     repo: RepoDep,
     who: Annotated[Principal, allowed(Scope.SUBMISSIONS_READ)],
 ) -> SubmissionView:
+    return SubmissionView.model_validate(await _visible_submission(submission_id, repo, who))
+
+
+@submissions.post(
+    "/{submission_id}/regrade",
+    status_code=202,
+    response_model=RegradeAccepted,
+    responses=problem_responses(404, 409, 422),
+)
+async def regrade_submission(
+    submission_id: DbId,
+    repo: RepoDep,
+    bus: TopologyDep,
+    who: Annotated[Principal, allowed(Scope.REGRADE)],
+    body: RegradeIn | None = None,
+) -> RegradeAccepted:
+    """The same files graded again as a new attempt; every earlier attempt is kept. The
+    same request again within a minute answers the attempt it made."""
+    use_latest = body is not None and body.config == "latest"
+    attempt = await regrade(submission_id, use_latest, repo, bus, who)
+    return RegradeAccepted(id=submission_id, attempt=attempt)
+
+
+@submissions.get(
+    "/{submission_id}/attempts",
+    response_model=list[AttemptView],
+    responses=problem_responses(404, 422),
+)
+async def list_attempts(
+    submission_id: DbId,
+    repo: RepoDep,
+    who: Annotated[Principal, allowed(Scope.SUBMISSIONS_READ)],
+) -> list[AttemptView]:
+    """Every attempt, oldest first, each with its score, record and feedback."""
+    await _visible_submission(submission_id, repo, who)
+    return [AttemptView(**row) for row in await repo.attempts(submission_id)]
+
+
+@submissions.get(
+    "/{submission_id}/attempts/{attempt}/diff",
+    response_model=AttemptDiff,
+    responses=problem_responses(404, 422),
+)
+async def diff_attempts(
+    submission_id: DbId,
+    attempt: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    against: Annotated[int, Query(ge=1, le=2**31 - 1)],
+    repo: RepoDep,
+    who: Annotated[Principal, allowed(Scope.SUBMISSIONS_READ)],
+) -> AttemptDiff:
+    """The score change from attempt `against` to `attempt`, and each test that moved."""
+    await _visible_submission(submission_id, repo, who)
+    by_number = {row["attempt"]: row for row in await repo.attempts(submission_id)}
+    for number in (attempt, against):
+        if number not in by_number:
+            raise NotFound(f"submission {submission_id} has no attempt {number}")
+    return attempt_diff(by_number[attempt], by_number[against])
+
+
+async def _visible_submission(
+    submission_id: int, repo: IntakeRepository, who: Principal
+) -> dict[str, Any]:
     view = await repo.submission_view(submission_id)
     if view is None:
         raise NotFound(f"no submission with id {submission_id}")
     check_sees_submission(who, view)
-    return SubmissionView.model_validate(view)
+    return view
 
 
 @submissions.post(

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.api import ExternalResultIn
-from contracts.config import MAX_DB_ID, Locale
+from contracts.config import MAX_DB_ID, GradingConfig, Locale
 from contracts.messages import (
     ExportPayload,
     ExportRequested,
@@ -24,7 +24,7 @@ from contracts.messages import (
     utcnow,
 )
 from contracts.results import PipelineExecution
-from contracts.sandbox import Manifest
+from contracts.sandbox import FileRef, Manifest
 from contracts.steps import PipelineStatus, StepName, StepStatus, SubmissionStatus
 from services.intake.adapters.postgres import IntakeRepository, NewSubmission, Outgoing
 from services.intake.logic import (
@@ -202,7 +202,7 @@ def outgoing(
 ) -> Outgoing:
     """accepted -> LOAD_TEMPLATE result -> BUILD_TREE result -> the next step's work."""
     now = utcnow()
-    ids: dict[str, Any] = {"submission_id": submission_id, "attempt": 1}
+    ids: dict[str, Any] = {"submission_id": submission_id, "attempt": new.attempt}
     exchange = topology.pipeline_exchange
     accepted = _accepted(new, first, now)
     messages: Outgoing = [(exchange, TRACKER_ACCEPTED_KEY, envelope(accepted, **ids))]
@@ -246,7 +246,7 @@ def _both_passed(first: FirstSteps) -> bool:
 def _info(submission_id: int, manifest: Manifest, new: NewSubmission) -> SubmissionInfo:
     return SubmissionInfo(
         id=submission_id,
-        attempt=1,
+        attempt=new.attempt,
         language=new.language,
         username=new.username,
         external_user_id=new.external_user_id,
@@ -342,3 +342,69 @@ def _external_record(result: ExternalResultIn) -> dict[str, Any]:
         steps=[],
     )
     return record.model_dump(mode="json")
+
+
+# The same regrade asked again within this long answers the attempt it made.
+REGRADE_REPEAT_S = 60
+
+
+async def regrade(
+    submission_id: int,
+    use_latest_config: bool,
+    repo: IntakeRepository,
+    topology: Topology,
+    caller: Principal,
+) -> int:
+    """Grade the same files again as a new attempt (the old ones are kept); returns the
+    attempt. Against the same config version, or the assignment's newest one."""
+    view = await repo.submission_view(submission_id)
+    if view is None:
+        raise NotFound(f"no submission with id {submission_id}")
+    check_sees_submission(caller, view)
+    config = await _regrade_config(view, use_latest_config, repo)
+    requested = f"regrade:{config.id}"
+    async with repo.unit_of_work() as unit:
+        latest = await unit.latest_attempt(submission_id)
+        if not latest["plan"]:
+            raise Conflict("this submission was graded elsewhere: there is nothing to run")
+        if _repeated(latest, requested):
+            return int(latest["attempt"])
+        new = _next_attempt(latest, config)
+        await unit.add_attempt(new, submission_id, requested)
+        manifest = {path: FileRef(**ref) for path, ref in latest["manifest"].items()}
+        await unit.add_messages(
+            outgoing(submission_id, manifest, new, first_steps(config), topology)
+        )
+    return new.attempt
+
+
+async def _regrade_config(
+    view: dict[str, Any], use_latest: bool, repo: IntakeRepository
+) -> GradingConfig:
+    found = (
+        await repo.latest_config(view["external_assignment_id"])
+        if use_latest
+        else await repo.get_config(view["attempt_config_id"])
+    )
+    if found is None:  # configs are never deleted
+        raise NotFound("the submission's grading config is gone")
+    return found
+
+
+def _repeated(latest: dict[str, Any], requested: str) -> bool:
+    age = utcnow() - latest["accepted_at"]
+    return bool(latest["requested"] == requested and age.total_seconds() < REGRADE_REPEAT_S)
+
+
+def _next_attempt(latest: dict[str, Any], config: GradingConfig) -> NewSubmission:
+    return NewSubmission(
+        config=config,
+        external_user_id=latest["external_user_id"],
+        username=latest["username"],
+        language=latest["language"],
+        locale=latest["locale"],
+        files={},
+        plan=first_steps(config).plan,
+        created_by=latest["created_by"],
+        attempt=latest["attempt"] + 1,
+    )

@@ -10,6 +10,7 @@ duplicated message changes nothing; publishing happens after the commit and is
 harmless to repeat.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -64,6 +65,24 @@ class Tracker:
             **submitter.model_dump(), attempt=message.attempt, status=SubmissionStatus.QUEUED
         )
         await self._status(message, queued)
+        for older in await self.store.open_before(message.submission_id, message.attempt):
+            await self.supersede(message.submission_id, older)
+
+    async def supersede(self, submission_id: int, attempt: int) -> None:
+        """An attempt a regrade replaced before it ended: `superseded`, its sandbox
+        released, its remaining steps skipped; not exported, no failure text asked."""
+        cause = envelope(
+            StatusEvent(status=SubmissionStatus.SUPERSEDED),
+            submission_id=submission_id,
+            attempt=attempt,
+        )
+        async with self.store.attempt(submission_id, attempt) as tx:
+            state = await tx.state()
+            if state.finished:
+                return
+            record = final_record(state, PipelineStatus.SUPERSEDED)
+            superseded = dataclasses.replace(record, status=SubmissionStatus.SUPERSEDED)
+            await self._finish(tx, cause, superseded, state)
 
     async def on_step_completed(self, message: Envelope) -> None:
         result = message.payload(StepResult)
@@ -134,7 +153,8 @@ class Tracker:
         if StepName.SANDBOX in state.plan:
             release = cause.caused(SandboxRelease())
             await tx.enqueue(self.topology.pipeline_exchange, SANDBOX_RELEASE_KEY, release)
-        if state.export_url is not None:  # completed or failed alike: the LMS hears of it
+        exported = record.status is not SubmissionStatus.SUPERSEDED
+        if state.export_url is not None and exported:  # completed or failed alike
             await self._queue_export(tx, cause, record, state, state.export_url)
 
     async def _queue_export(

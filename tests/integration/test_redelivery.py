@@ -12,6 +12,7 @@ from contracts.messages import (
     Envelope,
     FailureFeedbackRendered,
     StepRequest,
+    SubmissionAccepted,
     SubmissionInfo,
     envelope,
     utcnow,
@@ -284,3 +285,34 @@ async def test_current_step_only_moves_forward_when_results_arrive_out_of_order(
         )
 
     assert await runtime.pool.fetchval("SELECT current_step FROM attempts") == "PRE_FLIGHT"
+
+
+async def test_a_newer_attempt_supersedes_one_still_running_and_frees_its_sandbox(
+    runtime: Runtime, demo_config: dict
+) -> None:
+    """Issue 12 item 4: a regrade accepted while attempt 1 still runs ends attempt 1 as
+    `superseded`, with its sandbox released and no failure text asked for."""
+    submission_id, request = await seeded_submission(runtime, demo_config)
+    plan = [StepName.LOAD_TEMPLATE, StepName.SANDBOX, StepName.GRADE]
+    await runtime.pool.execute("UPDATE attempts SET plan = $1", [s.value for s in plan])
+    await runtime.pool.execute(
+        "INSERT INTO attempts (submission_id, attempt, config_id, plan)"
+        " SELECT submission_id, 2, config_id, plan FROM attempts WHERE attempt = 1"
+    )
+    accepted = SubmissionAccepted(
+        plan=plan, config_id=request.config.id, language="python", accepted_at=utcnow()
+    )
+    await tracker_of(runtime).on_accepted(
+        envelope(accepted, submission_id=submission_id, attempt=2)
+    )
+
+    ended = await runtime.pool.fetch(
+        "SELECT attempt, status, finished_at FROM attempts ORDER BY attempt"
+    )
+    assert [(r["attempt"], r["status"]) for r in ended] == [(1, "superseded"), (2, "queued")]
+    record = await runtime.pool.fetchval("SELECT pipeline_execution->>'status' FROM results")
+    assert record == "superseded"
+    await outbox_sent(runtime)
+    releases = await queue_depth(runtime, runtime.bus.topology.queue("sandbox-control"))
+    assert releases == 1
+    assert await queue_depth(runtime, runtime.bus.topology.queue("feedback")) == 0

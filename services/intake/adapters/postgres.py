@@ -32,6 +32,7 @@ class NewSubmission:
     files: dict[str, bytes]
     plan: list[StepName]
     created_by: int | None = None  # the token that submitted it
+    attempt: int = 1  # a regrade is a later attempt of the same submission
 
 
 @dataclass(frozen=True)
@@ -160,10 +161,24 @@ class IntakeRepository:
         )
         return [dict(row) for row in rows]
 
+    async def attempts(self, submission_id: int) -> list[dict[str, Any]]:
+        """Every attempt of a submission, oldest first, each with its own record."""
+        rows = await self.pool.fetch(
+            "SELECT a.attempt, a.config_id, c.version AS config_version, a.status,"
+            " a.accepted_at, a.finished_at, r.final_score, r.feedback, r.result_tree,"
+            " r.pipeline_execution FROM attempts a"
+            " JOIN grading_configs c ON c.id = a.config_id"
+            " LEFT JOIN results r ON r.submission_id = a.submission_id AND r.attempt = a.attempt"
+            " WHERE a.submission_id = $1 ORDER BY a.attempt",
+            submission_id,
+        )
+        return [dict(row) for row in rows]
+
     async def submission_view(self, submission_id: int) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(
             "SELECT s.id, s.grading_config_id, s.external_user_id, s.username, s.language,"
             " s.created_at, s.created_by, s.submission_metadata, a.attempt, a.status, a.plan,"
+            " a.config_id AS attempt_config_id,"
             " r.final_score,"
             " r.result_tree, r.feedback, r.pipeline_execution, c.external_assignment_id,"
             " e.url AS export_url,"
@@ -272,6 +287,30 @@ class IntakeUnitOfWork:
             record,
         )
         return int(submission_id)
+
+    async def latest_attempt(self, submission_id: int) -> dict[str, Any]:
+        """The submission (locked until this transaction ends, so regrades of it come one
+        at a time) with its latest attempt."""
+        row = await self.connection.fetchrow(
+            "SELECT s.id, s.external_user_id, s.username, s.language, s.locale, s.manifest,"
+            " s.created_by, a.attempt, a.config_id, a.plan, a.requested, a.accepted_at"
+            " FROM submissions s JOIN attempts a ON a.submission_id = s.id"
+            " WHERE s.id = $1 ORDER BY a.attempt DESC LIMIT 1 FOR UPDATE OF s",
+            submission_id,
+        )
+        assert row is not None  # the caller has just read this submission
+        return dict(row)
+
+    async def add_attempt(self, new: NewSubmission, submission_id: int, requested: str) -> None:
+        await self.connection.execute(
+            "INSERT INTO attempts (submission_id, attempt, config_id, plan, requested)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            submission_id,
+            new.attempt,
+            new.config.id,
+            [step.value for step in new.plan],
+            requested,
+        )
 
     async def claim_key(
         self, token_id: int, key: str, request_hash: str, submission_id: int

@@ -159,6 +159,16 @@ class PostgresAttemptStore:
             await tx.lock()
             yield tx
 
+    async def open_before(self, submission_id: int, attempt: int) -> list[int]:
+        """The submission's attempts before `attempt` that have not ended."""
+        rows = await self.pool.fetch(
+            "SELECT attempt FROM attempts WHERE submission_id = $1 AND attempt < $2"
+            " AND finished_at IS NULL ORDER BY attempt",
+            submission_id,
+            attempt,
+        )
+        return [row["attempt"] for row in rows]
+
     async def stuck(self, older_than_s: float) -> list[tuple[int, int]]:
         """Open attempts whose running step stopped beating. Waiting in a queue or for a
         sandbox holds no claim, or a claim that beats: neither is stuck."""
