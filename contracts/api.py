@@ -4,7 +4,7 @@ problem shape of every error (RFC 9457, `application/problem+json`)."""
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from contracts.base import Contract
 from contracts.results import PipelineExecution, ResultTree
@@ -107,6 +107,12 @@ class TokenIn(Contract):
     name: str = Field(min_length=1, max_length=200)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
     assignments: list[str] | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _grants_are_an_instructors(self) -> "TokenIn":
+        if self.assignments is not None and self.role != "instructor":
+            raise ValueError("assignments are granted to instructor tokens only")
+        return self
 
 
 class TokenView(Contract):

@@ -13,6 +13,11 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+
+class Unresolved(OSError):
+    """The host did not resolve now: a config names it wrong, or DNS is down a moment."""
+
+
 LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
 
@@ -46,8 +51,8 @@ async def resolved_problem(url: str, *, development: bool, timeout_s: float = 3)
             asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM),
             timeout_s,
         )
-    except (OSError, TimeoutError):
-        return f"host {host!r} does not resolve"
+    except (OSError, TimeoutError) as error:
+        raise Unresolved(f"host {host!r} does not resolve") from error
     for *_, sockaddr in infos:
         address = ipaddress.ip_address(sockaddr[0])
         if not address.is_global:

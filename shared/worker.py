@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from contracts.base import Contract
 from contracts.messages import MESSAGE_TYPES, Envelope, StepRequest, StepResult, utcnow
-from contracts.steps import StepName
+from contracts.steps import StepName, StepStatus
 from shared.db.inbox import Inbox
 from shared.db.outbox import Outgoing
 from shared.errors import PoisonMessage
@@ -35,10 +35,23 @@ MAX_LEASES_AGAIN = 2
 LEASE_AGAIN = "sandbox-again-"
 
 
-def _leases_again(work_key: str | None) -> int:
+def _leases_again(work_key: str | None) -> tuple[int, StepName | None]:
+    """How many times this chain went back to SANDBOX, and the step that lost its
+    sandbox first (the first step the tracker has no outcome of): `sandbox-again-N:STEP`."""
     if work_key is None or not work_key.startswith(LEASE_AGAIN):
-        return 0
-    return int(work_key.removeprefix(LEASE_AGAIN))
+        return 0, None
+    times, _, lost = work_key.removeprefix(LEASE_AGAIN).partition(":")
+    return int(times), StepName(lost) if lost else None
+
+
+def _reported_as(step: StepName, work_key: str | None, plan: list[StepName]) -> StepName:
+    """The step a failure is reported as. In a chain run again, the tracker already has
+    the outcome of every step before the lost one and would drop a second: a failure of
+    one of them is reported as the lost step's, so the attempt still ends."""
+    _, lost = _leases_again(work_key)
+    if lost is None or lost not in plan or step not in plan:
+        return step
+    return lost if plan.index(step) < plan.index(lost) else step
 
 
 class _Plan(Contract):
@@ -111,7 +124,7 @@ class StepWorker:
         except SandboxLost:
             await self._lease_again(message)
             return
-        outputs = [self._result_for(message, executed.result)]
+        outputs = [self._result_for(message, self._reportable(message, executed.result))]
         if executed.next_step is not None and executed.next_request is not None:
             # A chain started again (its sandbox was lost) keeps its work key throughout,
             # so its steps are not mistaken for the first chain's, already handled.
@@ -126,13 +139,23 @@ class StepWorker:
         SANDBOX for a fresh one, and the steps after it run again there. The tracker
         keeps the first outcome of the steps that already reported. After
         MAX_LEASES_AGAIN such returns the step fails instead (not the student's fault)."""
-        again = _leases_again(message.work_key) + 1
-        if again > MAX_LEASES_AGAIN:
+        times, lost = _leases_again(message.work_key)
+        again, lost = times + 1, lost or message.step
+        if again > MAX_LEASES_AGAIN or lost is None:
             raise SandboxLost(f"the sandbox was lost {again} times", "LeaseNotFound")
         log.warning("sandbox lost; the attempt goes back to SANDBOX", times=again)
         request = message.payload(StepRequest)
-        work = message.caused(request, step=StepName.SANDBOX, work_key=f"{LEASE_AGAIN}{again}")
+        key = f"{LEASE_AGAIN}{again}:{lost.value}"
+        work = message.caused(request, step=StepName.SANDBOX, work_key=key)
         await self._record(message, [self._pipeline(work, step_key(StepName.SANDBOX))])
+
+    def _reportable(self, message: Envelope, result: StepResult) -> StepResult:
+        """A result as the tracker can take it (see `_reported_as`)."""
+        step = _reported_as(result.step, message.work_key, result.plan)
+        if result.status is not StepStatus.FAIL or step is result.step:
+            return result
+        cause = RuntimeError(f"run again after its sandbox was lost, {result.step} failed")
+        return to_result(step, internal_error(step, cause), result.plan, utcnow())
 
     async def _record(self, message: Envelope, outputs: list[Outgoing]) -> None:
         if not await self.inbox.record_once(message, outputs):
@@ -160,6 +183,6 @@ class StepWorker:
         if message.step is None:
             return
         plan = message.payload(_Plan).plan
-        outcome = internal_error(message.step, error)
-        result = to_result(message.step, outcome, plan, utcnow())
+        step = _reported_as(message.step, message.work_key, plan)
+        result = to_result(step, internal_error(step, error), plan, utcnow())
         await self._record(message, [self._result_for(message, result)])

@@ -50,6 +50,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         runtime.bus.topology,
         sandbox_metrics=RpcSandboxClient(rpc).metrics,
         executor=RpcSandboxClient(rpc),
+        max_executions=settings.max_executions,
         readiness=lambda: _readiness(repository, runtime),
         development=settings.env == "development",
         rate_limit_per_minute=settings.rate_limit_per_minute,

@@ -64,8 +64,8 @@ def _file_problems(request: ExecuteIn) -> list[Problem]:
 async def execute(request: ExecuteIn, sandbox: Executor) -> ExecuteOut:
     """Each case in turn in one fresh sandbox, released whatever happens."""
     owner = f"execute-{uuid.uuid4().hex}"
-    lease_id = await sandbox.acquire(owner, request.language)
-    try:
+    try:  # an acquire that timed out may still lease later: released all the same
+        lease_id = await sandbox.acquire(owner, request.language)
         files = {f.filename: f.content for f in request.submission_files}
         await sandbox.write_files(lease_id, files)
         return await _run_cases(request, sandbox, lease_id)

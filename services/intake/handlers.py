@@ -615,10 +615,14 @@ async def execute_code(
     executor = request.app.state.executor
     if executor is None:
         raise TransientError("this intake has no connection to the sandbox service")
-    try:
-        return await execute(body, executor)
-    except SandboxCallFailed as error:
-        raise TransientError(f"the sandbox could not run it: {error}") from error
+    slots: asyncio.Semaphore = request.app.state.execute_slots
+    if slots.locked():  # sandboxes are for grading first: a busy intake says so at once
+        raise RateLimited(5, "this intake runs as many executions as it may; retry soon")
+    async with slots:
+        try:
+            return await execute(body, executor)
+        except SandboxCallFailed as error:
+            raise TransientError(f"the sandbox could not run it: {error}") from error
 
 
 @tokens.post(
@@ -832,12 +836,14 @@ def create_app(
     development: bool = False,
     rate_limit_per_minute: int = 600,
     executor: Executor | None = None,
+    max_executions: int = 2,
 ) -> FastAPI:
     app = api()
     app.state.tokens = token_store or TokenStore(repo.pool)
     app.state.development = development
     app.state.rate_limiter = RateLimiter(rate_limit_per_minute)
     app.state.executor = executor
+    app.state.execute_slots = asyncio.Semaphore(max_executions)
     app.state.readiness = readiness or _database_only(repo)
     app.state.sandbox_metrics = sandbox_metrics or _no_sandbox
     app.state.repository = repo

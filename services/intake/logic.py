@@ -26,7 +26,7 @@ from shared.grading.templates.registry import get_template
 from shared.grading.templates.static_analysis import STATIC_ANALYSIS
 from shared.pipeline import PlanFlags, StepOutcome, build_plan
 from shared.setup_config import parse_setup_config
-from shared.webhook_urls import resolved_problem
+from shared.webhook_urls import Unresolved, resolved_problem
 
 Problem = dict[str, Any]
 # Deeper than any real config or submission; the JSON parser's own limit is far deeper.
@@ -98,7 +98,10 @@ async def webhook_problems(config: GradingConfigIn, development: bool) -> list[P
     """The export webhook must be a public https address outside development."""
     if config.export_webhook_url is None:
         return []
-    problem = await resolved_problem(config.export_webhook_url, development=development)
+    try:
+        problem = await resolved_problem(config.export_webhook_url, development=development)
+    except Unresolved as error:
+        problem = str(error)
     return [] if problem is None else [{"loc": ["export_webhook_url"], "msg": problem}]
 
 

@@ -14,8 +14,10 @@ Clock = Callable[[], float]
 
 
 class RateLimited(Exception):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many requests for this token; retry in {retry_after_s} s")
+    def __init__(
+        self, retry_after_s: int, reason: str = "too many requests for this token"
+    ) -> None:
+        super().__init__(f"{reason}; retry in {retry_after_s} s")
         self.retry_after_s = retry_after_s
 
 

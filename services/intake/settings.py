@@ -21,3 +21,5 @@ class IntakeSettings(CommonSettings):
     max_config_bytes: int = Field(default=1024 * 1024, gt=0)
     # Requests per minute per API token (a burst of as many), in each intake process.
     rate_limit_per_minute: int = Field(default=600, gt=0)
+    # POST /api/v1/execute runs at once in each intake process (each holds a sandbox).
+    max_executions: int = Field(default=2, gt=0)

@@ -183,10 +183,13 @@ def check_assignment(caller: Principal, external_assignment_id: str) -> None:
 
 
 def check_sees_submission(caller: Principal, view: dict[str, Any]) -> None:
-    """Instructors see their assignments' submissions; integrations only their own."""
-    check_assignment(caller, view["external_assignment_id"])
-    if caller.sees_only_its_own and view["created_by"] != caller.token_id:
-        raise Forbidden(f"submission {view['id']} was not created by this token")
+    """Instructors see their assignments' submissions; integrations only their own. One
+    they may not see is not found: a 403 would confirm that the id exists."""
+    hidden = not caller.sees_assignment(view["external_assignment_id"]) or (
+        caller.sees_only_its_own and view["created_by"] != caller.token_id
+    )
+    if hidden:
+        raise NotFound(f"no submission with id {view['id']}")
 
 
 def _field_error(field: str, msg: str) -> InvalidInput:

@@ -39,18 +39,23 @@ async def sweep_forever(tracker: Tracker, settings: Settings) -> None:
     while True:
         await asyncio.sleep(settings.sweep_interval_s)
         try:
-            suspects = await sweep_once(tracker, settings.stuck_after_s, suspects)
+            suspects = await sweep_once(
+                tracker, settings.stuck_after_s, suspects, settings.abandoned_after_s
+            )
         except Exception:  # the sweep is retried next tick; the consumer keeps working
             log.exception("sweep failed")
 
 
 async def sweep_once(
-    tracker: Tracker, stuck_after_s: float, suspects: set[tuple[int, int]]
+    tracker: Tracker,
+    stuck_after_s: float,
+    suspects: set[tuple[int, int]],
+    abandoned_after_s: float = 6 * 3600,
 ) -> set[tuple[int, int]]:
     """Interrupt what was stale on the last sweep and still is; return what is stale now.
     Two sightings, because right after a database outage every claim looks stale until
     the live workers' next heartbeat lands."""
-    stale = set(await tracker.store.stuck(stuck_after_s))
+    stale = set(await tracker.store.stuck(stuck_after_s, abandoned_after_s))
     for submission_id, attempt in sorted(stale & suspects):
         log.warning("pipeline interrupted", submission_id=submission_id, attempt=attempt)
         await tracker.interrupt(submission_id, attempt)

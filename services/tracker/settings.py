@@ -13,3 +13,6 @@ class TrackerSettings(CommonSettings):
     # two sweeps in a row, is a stall: its attempt is marked INTERRUPTED.
     stuck_after_s: float = Field(default=120, gt=0)
     sweep_interval_s: float = Field(default=30, gt=0)
+    # The last resort: an attempt with no step running and no event for this long (a
+    # message parked for a redrive that never came) is ended too.
+    abandoned_after_s: float = Field(default=6 * 3600, gt=0)

@@ -14,6 +14,7 @@ and which step it is working on now, so a stall can be told from a queue.
 
 import asyncio
 import contextlib
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 
@@ -83,48 +84,74 @@ class Inbox:
         """Mark `envelope` handled and queue its outputs in one transaction, and end the
         step's claim; False (nothing queued) when it was already recorded."""
         async with self.pool.acquire() as connection, connection.transaction():
+            # Ended either way: a duplicate run that lost the race must not leave it.
+            await connection.execute(
+                "DELETE FROM step_claims WHERE submission_id = $1 AND attempt = $2 AND step = $3",
+                *_step_of(envelope),
+            )
             first = await connection.fetchval(
                 "INSERT INTO processed_messages (consumer, key) VALUES ($1, $2)"
                 " ON CONFLICT DO NOTHING RETURNING true",
                 self.consumer,
                 idempotency_key(envelope),
             )
-            if not first:
-                return False
-            await enqueue_all(connection, outputs)
-            await connection.execute(
-                "DELETE FROM step_claims WHERE submission_id = $1 AND attempt = $2 AND step = $3",
-                *_step_of(envelope),
-            )
-        return True
+            if first:
+                await enqueue_all(connection, outputs)
+        return bool(first)
 
     @contextlib.asynccontextmanager
     async def working_on(self, envelope: Envelope) -> AsyncIterator[None]:
-        """Claim the envelope's step and keep the claim alive while the body runs."""
-        await self._beat(envelope)
-        heartbeats = asyncio.create_task(self._beat_forever(envelope))
+        """Claim the envelope's step for this run and keep the claim alive while the body
+        runs; a run that fails gives its claim up (its retry waits in a queue, which is
+        not a stall)."""
+        owner = uuid.uuid4().hex
+        await self._claim(envelope, owner)
+        heartbeats = asyncio.create_task(self._beat_forever(envelope, owner))
         try:
             yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._unclaim(envelope, owner)
+            raise
         finally:
             heartbeats.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeats
 
-    async def _beat_forever(self, envelope: Envelope) -> None:
+    async def _beat_forever(self, envelope: Envelope, owner: str) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
             try:
-                await self._beat(envelope)
+                await self._beat(envelope, owner)
             except Exception as error:  # the database is down: try again next beat
                 log.warning("step heartbeat failed", error=repr(error))
 
-    async def _beat(self, envelope: Envelope) -> None:
+    async def _claim(self, envelope: Envelope, owner: str) -> None:
         await self.pool.execute(
-            "INSERT INTO step_claims (submission_id, attempt, step, consumer)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (submission_id, attempt, step)"
-            " DO UPDATE SET heartbeat_at = now(), consumer = EXCLUDED.consumer",
+            "INSERT INTO step_claims (submission_id, attempt, step, consumer, owner)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (submission_id, attempt, step)"
+            " DO UPDATE SET heartbeat_at = now(), claimed_at = now(),"
+            " consumer = EXCLUDED.consumer, owner = EXCLUDED.owner",
             *_step_of(envelope),
             self.consumer,
+            owner,
+        )
+
+    async def _beat(self, envelope: Envelope, owner: str) -> None:
+        """Only this run's claim: once it was ended (or taken over) nothing comes back."""
+        await self.pool.execute(
+            "UPDATE step_claims SET heartbeat_at = now() WHERE submission_id = $1"
+            " AND attempt = $2 AND step = $3 AND owner = $4",
+            *_step_of(envelope),
+            owner,
+        )
+
+    async def _unclaim(self, envelope: Envelope, owner: str) -> None:
+        await self.pool.execute(
+            "DELETE FROM step_claims WHERE submission_id = $1 AND attempt = $2 AND step = $3"
+            " AND owner = $4",
+            *_step_of(envelope),
+            owner,
         )
 
 

@@ -211,22 +211,43 @@ async def test_a_lost_sandbox_sends_the_attempt_back_to_sandbox_not_a_zero_grade
     [(key, again)] = bus.published
     assert key == "step.SANDBOX"
     assert again.step is StepName.SANDBOX
-    assert again.work_key == "sandbox-again-1"
+    assert again.work_key == "sandbox-again-1:GRADE"  # the step the tracker still lacks
     assert again.payload(StepRequest).plan == PLAN
 
 
 async def test_the_steps_after_a_sandbox_again_keep_its_work_key() -> None:
     step_worker, bus = worker(StepOutcome.success("graded"))
-    again = work(StepName.GRADE).model_copy(update={"work_key": "sandbox-again-1"})
+    again = work(StepName.GRADE).model_copy(update={"work_key": "sandbox-again-1:GRADE"})
     await step_worker.handle(again)
     following = dict(bus.published)["step.FOCUS"]
-    assert following.work_key == "sandbox-again-1"
+    assert following.work_key == "sandbox-again-1:GRADE"
     assert dict(bus.published)["result.GRADE"].work_key is None  # the tracker's key
 
 
 async def test_a_sandbox_lost_again_and_again_fails_the_step() -> None:
     step_worker, bus = crashing_worker(SandboxLost("no live lease 'x'", "LeaseNotFound"))
-    twice = work(StepName.GRADE).model_copy(update={"work_key": "sandbox-again-2"})
+    twice = work(StepName.GRADE).model_copy(update={"work_key": "sandbox-again-2:GRADE"})
     with pytest.raises(SandboxLost, match="lost 3 times"):
         await step_worker.handle(twice)
     assert bus.published == []
+
+
+async def test_in_a_chain_run_again_a_failure_before_the_lost_step_is_reported_as_it() -> None:
+    """The tracker already has this step's first (successful) outcome and would drop a
+    second; reported as the lost step's, the failure still ends the attempt."""
+    step_worker, bus = worker(StepOutcome.failure("flaky", {"error_type": "x"}))
+    rerun = work(StepName.GRADE).model_copy(update={"work_key": "sandbox-again-1:FOCUS"})
+    await step_worker.handle(rerun)
+    [(key, message)] = bus.published
+    assert key == "result.FOCUS"
+    failed = message.payload(StepResult)
+    assert (failed.step, failed.status) == (StepName.FOCUS, StepStatus.FAIL)
+    assert failed.error_details is not None
+    assert failed.error_details.model_dump()["error_type"] == "internal_error"
+
+
+async def test_in_a_chain_run_again_a_give_up_before_the_lost_step_is_the_lost_steps() -> None:
+    step_worker, bus = worker(StepOutcome.success("never"))
+    rerun = work(StepName.GRADE).model_copy(update={"work_key": "sandbox-again-1:FOCUS"})
+    await step_worker.give_up(rerun, RuntimeError("boom"))
+    assert [key for key, _ in bus.published] == ["result.FOCUS"]

@@ -152,6 +152,19 @@ async def test_an_admin_creates_lists_and_revokes_tokens_and_a_revoked_one_stops
     assert again.status_code == 404
 
 
+async def test_assignments_are_granted_to_instructor_tokens_only(
+    intake: httpx.AsyncClient,
+) -> None:
+    admin = bearer(await issue_token("admin"))
+    response = await intake.post(
+        "/api/v1/tokens",
+        json={"role": "integration", "name": "lms", "assignments": ["hw1"]},
+        headers=admin,
+    )
+    assert response.status_code == 422
+    assert "instructor" in response.json()["detail"]
+
+
 async def test_a_token_creation_names_what_is_wrong(intake: httpx.AsyncClient) -> None:
     admin = bearer(await issue_token("admin"))
     response = await intake.post(
@@ -185,9 +198,10 @@ async def test_an_instructor_reaches_only_the_assignments_it_is_granted(
     assert (await intake.get(f"/api/v1/configs/id/{hw2}", headers=bearer(ta))).status_code == 403
     assert (await submit(intake, ta, hw2)).status_code == 403
     theirs = (await submit(intake, admin, hw2)).json()["id"]
+    # Another assignment's submission is not found: a 403 would confirm it exists.
     assert (
         await intake.get(f"/api/v1/submissions/{theirs}", headers=bearer(ta))
-    ).status_code == 403
+    ).status_code == 404
 
     mine = await submit(intake, ta, hw1)
     assert mine.status_code == 202
@@ -208,7 +222,8 @@ async def test_an_integration_reads_only_the_submissions_it_created(
     own = (await submit(intake, lms, config_id)).json()["id"]
     assert (await intake.get(f"/api/v1/submissions/{own}", headers=bearer(lms))).status_code == 200
     foreign = await intake.get(f"/api/v1/submissions/{own}", headers=bearer(other_lms))
-    assert foreign.status_code == 403
+    assert foreign.status_code == 404
+    assert foreign.json()["detail"] == f"no submission with id {own}"
     by_admin = await intake.get(f"/api/v1/submissions/{own}", headers=bearer(admin))
     assert by_admin.status_code == 200
 

@@ -1,11 +1,12 @@
 """The stuck sweep knows queues from stalls (real PostgreSQL and RabbitMQ): only an attempt
 whose running step stopped beating, seen stale on two sweeps, is interrupted."""
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 
-from contracts.messages import envelope
+from contracts.messages import Envelope, envelope
 from contracts.steps import StepName
 from services.tracker.app import sweep_once
 from shared.db.inbox import Inbox
@@ -95,3 +96,67 @@ async def test_a_running_step_keeps_its_claim_beating_and_ends_it_when_recorded(
     assert await inbox.record_once(work, [])
     assert await runtime.pool.fetchval(beats) is None
     assert not await inbox.record_once(work, [])  # a second outcome is refused
+
+
+async def test_an_attempt_with_no_step_running_and_no_event_for_hours_is_ended(
+    runtime: Runtime, demo_config: dict[str, object]
+) -> None:
+    """The last resort, for a message parked for a redrive nobody made."""
+    forgotten, _ = await seeded_submission(runtime, demo_config)
+    waiting, _ = await seeded_submission(runtime, demo_config)
+    await runtime.pool.execute(
+        "UPDATE attempts SET last_event_at = now() - interval '7 hours' WHERE submission_id = $1",
+        forgotten,
+    )
+    tracker = tracker_of(runtime)
+    suspects = await sweep_once(tracker, 120, set(), abandoned_after_s=6 * 3600)
+    await sweep_once(tracker, 120, suspects, abandoned_after_s=6 * 3600)
+    assert await status(runtime, forgotten) == "interrupted"
+    assert await status(runtime, waiting) == "open"
+
+
+async def test_a_duplicate_run_never_brings_back_a_claim_its_winner_ended(
+    runtime: Runtime, demo_config: dict[str, object]
+) -> None:
+    """Two runs of one step (a redelivery to another replica): the first records and
+    ends the claim; the loser's heartbeats and its refused recording leave none."""
+    submission_id, request = await seeded_submission(runtime, demo_config)
+    work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
+    winner = Inbox(runtime.pool, "grading", heartbeat_s=0.05)
+    loser = Inbox(runtime.pool, "grading", heartbeat_s=0.05)
+    claims = "SELECT count(*) FROM step_claims"
+
+    beats = 0
+    beat = loser._beat
+
+    async def counted_beat(envelope: Envelope, owner: str) -> None:
+        nonlocal beats
+        await beat(envelope, owner)
+        beats += 1
+
+    loser._beat = counted_beat  # type: ignore[method-assign]
+    async with loser.working_on(work):
+        async with winner.working_on(work):
+            assert await winner.record_once(work, [])
+        assert await runtime.pool.fetchval(claims) == 0
+        after_the_end = beats
+
+        async def beat_twice_more() -> bool:  # the loser keeps beating meanwhile
+            return beats >= after_the_end + 2
+
+        await eventually(beat_twice_more)
+        assert await runtime.pool.fetchval(claims) == 0
+    assert not await loser.record_once(work, [])
+    assert await runtime.pool.fetchval(claims) == 0
+
+
+async def test_a_run_that_fails_gives_its_claim_up(
+    runtime: Runtime, demo_config: dict[str, object]
+) -> None:
+    """Its retry waits in a queue, which is not a stall."""
+    submission_id, request = await seeded_submission(runtime, demo_config)
+    work = envelope(request, submission_id=submission_id, attempt=1, step=StepName.FOCUS)
+    with contextlib.suppress(RuntimeError):
+        async with Inbox(runtime.pool, "grading").working_on(work):
+            raise RuntimeError("the database went away")
+    assert await runtime.pool.fetchval("SELECT count(*) FROM step_claims") == 0

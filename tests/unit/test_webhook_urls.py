@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from shared.webhook_urls import resolved_problem, url_problem
+from shared.webhook_urls import Unresolved, resolved_problem, url_problem
 
 
 @pytest.mark.parametrize(
@@ -48,6 +48,7 @@ async def test_a_name_that_resolves_to_a_private_address_is_refused() -> None:
     assert "non-public address" in problem
 
 
-async def test_a_name_that_does_not_resolve_is_refused() -> None:
-    problem = await resolved_problem("https://no-such-host.invalid/grades", development=False)
-    assert problem == "host 'no-such-host.invalid' does not resolve"
+async def test_a_name_that_does_not_resolve_is_said_so() -> None:
+    """At config time a 422; at delivery a failure worth retrying (DNS may be back)."""
+    with pytest.raises(Unresolved, match=r"'no-such-host\.invalid' does not resolve"):
+        await resolved_problem("https://no-such-host.invalid/grades", development=False)

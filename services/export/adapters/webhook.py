@@ -4,7 +4,7 @@ receiver refusing it (final until someone retries by hand)."""
 import httpx
 
 from shared.errors import AutograderError, TransientError
-from shared.webhook_urls import resolved_problem
+from shared.webhook_urls import Unresolved, resolved_problem
 
 
 class WebhookRefused(AutograderError):
@@ -18,7 +18,10 @@ class WebhookExporter:
 
     async def send(self, url: str, body: bytes, headers: dict[str, str]) -> None:
         # Checked again here: the host may point somewhere else since the config was made.
-        problem = await resolved_problem(url, development=self.development)
+        try:
+            problem = await resolved_problem(url, development=self.development)
+        except Unresolved as error:  # DNS may be back on the next try
+            raise TransientError(str(error)) from error
         if problem is not None:
             raise WebhookRefused(f"the webhook URL {problem}")
         try:

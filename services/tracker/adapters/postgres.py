@@ -169,14 +169,19 @@ class PostgresAttemptStore:
         )
         return [row["attempt"] for row in rows]
 
-    async def stuck(self, older_than_s: float) -> list[tuple[int, int]]:
+    async def stuck(self, older_than_s: float, abandoned_after_s: float) -> list[tuple[int, int]]:
         """Open attempts whose running step stopped beating. Waiting in a queue or for a
-        sandbox holds no claim, or a claim that beats: neither is stuck."""
+        sandbox holds no claim, or a claim that beats: neither is stuck. The last resort:
+        an attempt with no claim and no event for `abandoned_after_s` (hours: a message
+        parked for a person who never came, a give-up that could not send)."""
         rows = await self.pool.fetch(
             "SELECT DISTINCT a.submission_id, a.attempt FROM attempts a"
-            " JOIN step_claims c USING (submission_id, attempt)"
-            " WHERE a.finished_at IS NULL"
-            " AND c.heartbeat_at < now() - make_interval(secs => $1)",
+            " LEFT JOIN step_claims c USING (submission_id, attempt)"
+            " WHERE a.finished_at IS NULL AND ("
+            "  c.heartbeat_at < now() - make_interval(secs => $1)"
+            "  OR (c.submission_id IS NULL"
+            "      AND a.last_event_at < now() - make_interval(secs => $2)))",
             older_than_s,
+            abandoned_after_s,
         )
         return [(row["submission_id"], row["attempt"]) for row in rows]
