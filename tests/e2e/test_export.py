@@ -175,6 +175,7 @@ async def test_retries_wait_and_survive_a_restart_of_the_stack(
 ) -> None:
     monkeypatch.setenv("SANDBOX_BACKEND", "docker")
     monkeypatch.setenv("EXPORT_RETRY_DELAYS_MS", "[1500, 300]")
+    monkeypatch.setenv("AUTOGRADER_ENV", "development")  # the receiver: http on 127.0.0.1
     receiver.script = [503, 503]
     demo_config["export_webhook_url"] = receiver.url
     async with running_stack() as client:
