@@ -8,6 +8,7 @@ import uvicorn
 
 from services.intake.adapters.postgres import IntakeRepository
 from services.intake.handlers import create_app
+from services.intake.live import StatusFeed
 from services.intake.logic import FileLimits
 from services.intake.settings import IntakeSettings as Settings
 from shared.messaging.rpc import RpcClient
@@ -44,6 +45,8 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
     rpc = RpcClient(runtime.bus, runtime.bus.topology.sandbox_rpc_queue)
     await rpc.start()
     repository = IntakeRepository(runtime.pool)
+    live = StatusFeed()
+    await live.start(runtime.bus)
     app = create_app(
         repository,
         limits_from(settings),
@@ -51,6 +54,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         sandbox_metrics=RpcSandboxClient(rpc).metrics,
         executor=RpcSandboxClient(rpc),
         max_executions=settings.max_executions,
+        live=live,
         readiness=lambda: _readiness(repository, runtime),
         development=settings.env == "development",
         rate_limit_per_minute=settings.rate_limit_per_minute,

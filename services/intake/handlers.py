@@ -11,16 +11,17 @@ each wrong field by its JSON path. Domain errors become HTTP here, in `STATUS_OF
 import asyncio
 import base64
 import binascii
+import json
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData, UploadFile
@@ -54,6 +55,7 @@ from contracts.steps import SubmissionStatus
 from services.intake.adapters.postgres import IntakeRepository, SubmissionQuery
 from services.intake.attempts import attempt_diff
 from services.intake.execute import Executor, execute, execute_problems
+from services.intake.live import TERMINAL, LiveEvent, StatusFeed, stream
 from services.intake.logic import (
     MAX_JSON_DEPTH,
     Conflict,
@@ -140,6 +142,8 @@ def token_store(request: Request) -> TokenStore:
 # Where a careless client may have put a token: refused, so it is not used from a URL
 # (URLs end up in logs, proxies and browser history).
 TOKEN_QUERY_NAMES = ("access_token", "token", "api_key", "apikey")
+# Browsers cannot set headers on an EventSource: they may send the token as this cookie.
+TOKEN_COOKIE = "autograder_token"
 
 
 async def caller(request: Request, store: Annotated[TokenStore, Depends(token_store)]) -> Principal:
@@ -147,6 +151,8 @@ async def caller(request: Request, store: Annotated[TokenStore, Depends(token_st
     if any(name in request.query_params for name in TOKEN_QUERY_NAMES):
         raise Unauthenticated("a token is accepted only in the Authorization header")
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if not scheme and TOKEN_COOKIE in request.cookies:  # a browser's EventSource
+        scheme, value = "bearer", request.cookies[TOKEN_COOKIE]
     if scheme.lower() != "bearer" or not value.strip():
         raise Unauthenticated("send a token as `Authorization: Bearer <token>`")
     principal = await store.authenticate(value.strip())
@@ -184,6 +190,7 @@ submissions = APIRouter(prefix="/api/v1/submissions", tags=["submissions"])
 templates = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 sandbox = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 tokens = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+events = APIRouter(prefix="/api/v1/events", tags=["events"])
 execution = APIRouter(prefix="/api/v1/execute", tags=["execute"])
 
 
@@ -565,6 +572,86 @@ async def diff_attempts(
     return attempt_diff(by_number[attempt], by_number[against])
 
 
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events: `event: status`, `data:` a StatusEvent and its "
+        "submission_id, `id:` the event's id (send it back as Last-Event-ID)",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)]
+
+
+@submissions.get(
+    "/{submission_id}/events",
+    response_class=StreamingResponse,
+    responses={**EVENT_STREAM, **problem_responses(404, 422, 503)},
+)
+async def follow_submission(
+    submission_id: DbId,
+    request: Request,
+    repo: RepoDep,
+    who: Annotated[Principal, allowed(Scope.SUBMISSIONS_READ)],
+    last_event_id: LastEventId = None,
+) -> StreamingResponse:
+    """This submission's status events as they happen; ends after the terminal one."""
+    view = await _visible_submission(submission_id, repo, who)
+    feed = _live(request)
+
+    def wanted(event: LiveEvent) -> bool:
+        return event.submission_id == submission_id
+
+    if view["status"] in TERMINAL and not any(e.terminal for e in feed.missed(wanted, None)):
+        return StreamingResponse(_ended(view), media_type="text/event-stream")
+    body = stream(feed, wanted, last_event_id, until_terminal=True)
+    return StreamingResponse(body, media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
+@events.get(
+    "",
+    response_class=StreamingResponse,
+    responses={**EVENT_STREAM, **problem_responses(403, 422, 503)},
+)
+async def follow_assignment(
+    request: Request,
+    external_assignment_id: Annotated[str, Query(min_length=1, max_length=200)],
+    who: Annotated[Principal, allowed(Scope.SUBMISSIONS_READ)],
+    last_event_id: LastEventId = None,
+) -> StreamingResponse:
+    """Every submission of an assignment as it happens, for dashboards; never ends."""
+    if who.sees_only_its_own:
+        raise Forbidden("an integration follows its own submissions, one at a time")
+    check_assignment(who, external_assignment_id)
+
+    def wanted(event: LiveEvent) -> bool:
+        return event.external_assignment_id == external_assignment_id
+
+    body = stream(_live(request), wanted, last_event_id, until_terminal=False)
+    return StreamingResponse(body, media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
+def _live(request: Request) -> StatusFeed:
+    feed: StatusFeed | None = request.app.state.live
+    if feed is None:
+        raise TransientError("this intake does not follow status events")
+    return feed
+
+
+async def _ended(view: dict[str, Any]) -> AsyncIterator[str]:
+    """A submission that ended before anything kept here: its final status, once."""
+    data = {
+        "submission_id": view["id"],
+        "status": view["status"],
+        "attempt": view["attempt"],
+        "external_assignment_id": view["external_assignment_id"],
+        "grading_config_id": view["grading_config_id"],
+        "external_user_id": view["external_user_id"],
+        "final_score": view["final_score"],
+    }
+    yield f"id: {view['id']}-{view['attempt']}-final\nevent: status\ndata: {json.dumps(data)}\n\n"
+
+
 async def _visible_submission(
     submission_id: int, repo: IntakeRepository, who: Principal
 ) -> dict[str, Any]:
@@ -812,7 +899,16 @@ def operation_id(route: APIRoute) -> str:
 def api() -> FastAPI:
     """The routes and the error mapping, with nothing wired in: enough for the OpenAPI."""
     app = FastAPI(title="Autograder", version="1.0", generate_unique_id_function=operation_id)
-    for router in (health_router, configs, submissions, templates, sandbox, tokens, execution):
+    for router in (
+        health_router,
+        configs,
+        submissions,
+        templates,
+        sandbox,
+        tokens,
+        execution,
+        events,
+    ):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntakeError, _domain_error)
@@ -837,12 +933,14 @@ def create_app(
     rate_limit_per_minute: int = 600,
     executor: Executor | None = None,
     max_executions: int = 2,
+    live: StatusFeed | None = None,
 ) -> FastAPI:
     app = api()
     app.state.tokens = token_store or TokenStore(repo.pool)
     app.state.development = development
     app.state.rate_limiter = RateLimiter(rate_limit_per_minute)
     app.state.executor = executor
+    app.state.live = live
     app.state.execute_slots = asyncio.Semaphore(max_executions)
     app.state.readiness = readiness or _database_only(repo)
     app.state.sandbox_metrics = sandbox_metrics or _no_sandbox

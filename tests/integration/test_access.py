@@ -586,6 +586,8 @@ ROUTE_SCOPES = {
     ("POST", "/api/v1/submissions/external-results"): Scope.EXTERNAL_RESULTS,
     ("POST", "/api/v1/submissions/{submission_id}/regrade"): Scope.REGRADE,
     ("GET", "/api/v1/submissions/{submission_id}/attempts"): Scope.SUBMISSIONS_READ,
+    ("GET", "/api/v1/submissions/{submission_id}/events"): Scope.SUBMISSIONS_READ,
+    ("GET", "/api/v1/events"): Scope.SUBMISSIONS_READ,
     ("GET", "/api/v1/submissions/{submission_id}/attempts/{attempt}/diff"): Scope.SUBMISSIONS_READ,
     ("POST", "/api/v1/submissions/{submission_id}/export"): Scope.SUBMISSIONS_EXPORT,
     ("GET", "/api/v1/templates"): Scope.TEMPLATES_READ,
