@@ -11,6 +11,7 @@ from datetime import datetime
 from standardwebhooks import Webhook
 
 from contracts.messages import ExportPayload
+from shared.signing import webhook_signer
 
 
 def encode(payload: ExportPayload) -> bytes:
@@ -24,9 +25,7 @@ def webhook_id(payload: ExportPayload) -> str:
 
 
 def signer(secret: str) -> Webhook:
-    """A `whsec_`-prefixed secret is base64, as Standard Webhooks writes them; any other
-    is used as its UTF-8 bytes (an operator's own random string)."""
-    return Webhook(secret if secret.startswith("whsec_") else secret.encode())
+    return webhook_signer(secret)
 
 
 def signed_headers(sign: Webhook, message_id: str, body: bytes, now: datetime) -> dict[str, str]:

@@ -55,6 +55,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         executor=RpcSandboxClient(rpc),
         max_executions=settings.max_executions,
         live=live,
+        webhook_secret=settings.webhook_secret.get_secret_value() or None,
         readiness=lambda: _readiness(repository, runtime),
         development=settings.env == "development",
         rate_limit_per_minute=settings.rate_limit_per_minute,

@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from standardwebhooks.webhooks import WebhookVerificationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -58,6 +59,7 @@ from services.intake.execute import Executor, execute, execute_problems
 from services.intake.live import TERMINAL, LiveEvent, StatusFeed, stream
 from services.intake.logic import (
     MAX_JSON_DEPTH,
+    BadWebhookPayload,
     Conflict,
     FileLimits,
     Forbidden,
@@ -79,6 +81,8 @@ from services.intake.ratelimit import RateLimited, RateLimiter
 from services.intake.submissions import (
     IdempotencyKey,
     SubmissionIn,
+    WebhookSubmissionIn,
+    accept_delivery,
     accept_external_result,
     accept_once,
     check_assignment,
@@ -93,6 +97,7 @@ from shared.grading.catalogue import catalogue, template_detail
 from shared.grading.errors import UnknownTemplate
 from shared.messaging.topology import Topology
 from shared.sandbox_client import SandboxCallFailed
+from shared.signing import webhook_signer
 
 PROBLEM_TYPE = "application/problem+json"
 RETRY_AFTER_S = "5"
@@ -111,6 +116,7 @@ log = structlog.get_logger()
 
 # The one place a domain error becomes an HTTP status (and its problem title).
 STATUS_OF: dict[type[Exception], tuple[int, str]] = {
+    BadWebhookPayload: (400, "Bad webhook payload"),
     InvalidInput: (422, "Unprocessable input"),
     Unauthenticated: (401, "Unauthenticated"),
     Forbidden: (403, "Forbidden"),
@@ -191,6 +197,7 @@ templates = APIRouter(prefix="/api/v1/templates", tags=["templates"])
 sandbox = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 tokens = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 events = APIRouter(prefix="/api/v1/events", tags=["events"])
+webhooks = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 execution = APIRouter(prefix="/api/v1/execute", tags=["execute"])
 
 
@@ -631,6 +638,57 @@ async def follow_assignment(
     return StreamingResponse(body, media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
+@webhooks.post(
+    "/submissions",
+    status_code=202,
+    response_model=Accepted,
+    responses=problem_responses(400, 401, 411, 413, 503),
+    openapi_extra=json_body("WebhookSubmissionIn"),
+)
+async def submission_by_webhook(
+    request: Request, repo: RepoDep, limits: LimitsDep, bus: TopologyDep
+) -> Accepted:
+    """A submission an LMS sends, signed per Standard Webhooks (`webhook-id`,
+    `webhook-timestamp` within 5 minutes, `webhook-signature`): the signature is its
+    credential. A replay (the same `webhook-id`) creates nothing."""
+    verifier = request.app.state.webhook_verifier
+    if verifier is None:
+        raise TransientError("webhooks are not configured here (INTAKE_WEBHOOK_SECRET)")
+    _declared_length(request, limits.max_request_bytes)
+    raw = await _bounded_body(request, limits.max_request_bytes)
+    try:
+        verifier.verify(raw, dict(request.headers), json_parse=False)
+    except WebhookVerificationError as error:
+        raise Unauthenticated(f"the webhook signature does not verify: {error}") from None
+    body, files = await _webhook_submission(raw, limits)
+    delivery = ("submissions", request.headers["webhook-id"])
+    return Accepted(id=await accept_delivery(body, files, repo, limits, bus, delivery))
+
+
+async def _webhook_submission(
+    raw: bytes, limits: FileLimits
+) -> tuple[SubmissionIn, dict[str, bytes]]:
+    """The fields of POST /api/v1/submissions, the files inline or as a base64 zip;
+    what does not fit is a 400 naming each field (a webhook sender is not a form)."""
+    try:
+        payload = _parsed(raw, WebhookSubmissionIn)
+    except (ValidationError, InvalidInput) as error:
+        problems = (
+            [{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors(include_url=False)]
+            if isinstance(error, ValidationError)
+            else error.problems
+        )
+        raise BadWebhookPayload(problems) from None
+    body = SubmissionIn.model_validate(payload.model_dump(exclude={"archive_base64"}))
+    if payload.archive_base64 is None:
+        return body, body.files()
+    try:
+        archive = base64.b64decode(payload.archive_base64, validate=True)
+    except binascii.Error:
+        raise BadWebhookPayload([{"loc": ["archive_base64"], "msg": "not base64"}]) from None
+    return body, await asyncio.to_thread(files_from_archive, archive, limits)
+
+
 def _live(request: Request) -> StatusFeed:
     feed: StatusFeed | None = request.app.state.live
     if feed is None:
@@ -908,6 +966,7 @@ def api() -> FastAPI:
         tokens,
         execution,
         events,
+        webhooks,
     ):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -934,6 +993,7 @@ def create_app(
     executor: Executor | None = None,
     max_executions: int = 2,
     live: StatusFeed | None = None,
+    webhook_secret: str | None = None,
 ) -> FastAPI:
     app = api()
     app.state.tokens = token_store or TokenStore(repo.pool)
@@ -941,6 +1001,7 @@ def create_app(
     app.state.rate_limiter = RateLimiter(rate_limit_per_minute)
     app.state.executor = executor
     app.state.live = live
+    app.state.webhook_verifier = webhook_signer(webhook_secret) if webhook_secret else None
     app.state.execute_slots = asyncio.Semaphore(max_executions)
     app.state.readiness = readiness or _database_only(repo)
     app.state.sandbox_metrics = sandbox_metrics or _no_sandbox

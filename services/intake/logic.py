@@ -85,6 +85,10 @@ class MalformedRequest(IntakeError, ValueError):
     """A request that cannot be read at all (a bad header)."""
 
 
+class BadWebhookPayload(InvalidInput):
+    """A signed webhook whose body does not fit (400, naming each field)."""
+
+
 class Unauthenticated(IntakeError):
     """No token, or one that is unknown, revoked or expired (401)."""
 

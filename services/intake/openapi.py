@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from contracts.api import ExecuteIn, ExternalResultIn, Problem
 from contracts.config import GradingConfigIn, GradingConfigUpdate
-from services.intake.submissions import SubmissionFields, SubmissionIn
+from services.intake.submissions import SubmissionFields, SubmissionIn, WebhookSubmissionIn
 
 PROBLEM_TYPE = "application/problem+json"
 SCHEMAS = "#/components/schemas/"
@@ -74,6 +74,7 @@ def contract_openapi(app: FastAPI) -> dict[str, Any]:
             GradingConfigUpdate,
             ExternalResultIn,
             ExecuteIn,
+            WebhookSubmissionIn,
             SubmissionIn,
             SubmissionUpload,
             Problem,
@@ -99,7 +100,7 @@ def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # The only routes that need no token: probes.
-OPEN_PATHS = ("/health", "/ready")
+OPEN_PATHS = ("/health", "/ready", "/api/v1/webhooks/submissions")  # signed instead
 
 
 def _bearer_tokens(document: dict[str, Any]) -> None:

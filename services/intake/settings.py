@@ -1,6 +1,6 @@
 """Intake settings (env prefix INTAKE_)."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import CommonSettings
@@ -23,3 +23,5 @@ class IntakeSettings(CommonSettings):
     rate_limit_per_minute: int = Field(default=600, gt=0)
     # POST /api/v1/execute runs at once in each intake process (each holds a sandbox).
     max_executions: int = Field(default=2, gt=0)
+    # Standard Webhooks secret of POST /api/v1/webhooks/submissions (unset: refused).
+    webhook_secret: SecretStr = SecretStr("")

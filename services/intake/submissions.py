@@ -133,6 +133,13 @@ def _replayed(first: tuple[int, str], key: IdempotencyKey) -> int:
     return submission_id
 
 
+class WebhookSubmissionIn(SubmissionIn):
+    """POST /api/v1/webhooks/submissions: the fields of POST /api/v1/submissions, with
+    the files inline (`submission_files`) or as a base64 zip (`archive_base64`)."""
+
+    archive_base64: str | None = None
+
+
 async def accept_submission(
     body: SubmissionIn,
     raw: dict[str, bytes],
@@ -141,6 +148,7 @@ async def accept_submission(
     topology: Topology,
     caller: Principal | None = None,
     key: IdempotencyKey | None = None,
+    delivery: tuple[str, str] | None = None,
 ) -> int:
     config = await repo.get_config(body.grading_config_id)
     if config is None:
@@ -173,6 +181,8 @@ async def accept_submission(
             key.token_id, key.key, key.request_hash, submission_id
         ):
             raise _KeyTaken  # nothing of this request is kept
+        if delivery is not None and not await unit.claim_delivery(*delivery, submission_id):
+            raise _KeyTaken
         await unit.add_messages(outgoing(submission_id, manifest, new, first, topology))
     return submission_id
 
@@ -411,3 +421,24 @@ def _next_attempt(latest: dict[str, Any], config: GradingConfig) -> NewSubmissio
         created_by=latest["created_by"],
         attempt=latest["attempt"] + 1,
     )
+
+
+async def accept_delivery(
+    body: SubmissionIn,
+    raw: dict[str, bytes],
+    repo: IntakeRepository,
+    limits: FileLimits,
+    topology: Topology,
+    delivery: tuple[str, str],
+) -> int:
+    """A submission that came by webhook: a replay of the same delivery answers the
+    submission it made and creates nothing."""
+    for _ in range(2):  # a concurrent copy may roll back: then claim it again
+        made = await repo.delivered_submission(*delivery)
+        if made is not None:
+            return made
+        try:
+            return await accept_submission(body, raw, repo, limits, topology, delivery=delivery)
+        except _KeyTaken:
+            continue
+    raise Conflict("this delivery is being accepted by another request")

@@ -122,6 +122,14 @@ class IntakeRepository:
         async with self.pool.acquire() as connection, connection.transaction():
             yield IntakeUnitOfWork(connection, self.blobs)
 
+    async def delivered_submission(self, source: str, delivery_id: str) -> int | None:
+        found = await self.pool.fetchval(
+            "SELECT submission_id FROM webhook_deliveries WHERE source = $1 AND delivery_id = $2",
+            source,
+            delivery_id,
+        )
+        return None if found is None else int(found)
+
     async def keyed_submission(self, token_id: int, key: str) -> tuple[int, str] | None:
         """The submission a live Idempotency-Key answered with, and its request hash."""
         row = await self.pool.fetchrow(
@@ -311,6 +319,17 @@ class IntakeUnitOfWork:
             [step.value for step in new.plan],
             requested,
         )
+
+    async def claim_delivery(self, source: str, delivery_id: str, submission_id: int) -> bool:
+        """Remember a webhook delivery as this submission's; False when it was seen."""
+        claimed = await self.connection.fetchval(
+            "INSERT INTO webhook_deliveries (source, delivery_id, submission_id)"
+            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true",
+            source,
+            delivery_id,
+            submission_id,
+        )
+        return bool(claimed)
 
     async def claim_key(
         self, token_id: int, key: str, request_hash: str, submission_id: int
