@@ -263,3 +263,24 @@ class AttemptDiff(Contract):
     final_score_after: float | None
     score_change: float | None
     tests: list[TestChange]
+
+
+class RegradeBatchAccepted(Contract):
+    """POST /api/v1/configs/{id}/regrade: the batch, and how many submissions it holds."""
+
+    batch_id: int
+    submissions: int
+    status: Literal["queued"] = "queued"
+
+
+class RegradeBatchProgress(Contract):
+    """GET /api/v1/regrades/{batch}: `waiting` in the lane, `queued` (started, not
+    ended), `done` (completed) and `failed` (failed or superseded)."""
+
+    batch_id: int
+    external_assignment_id: str
+    total: int
+    waiting: int
+    queued: int
+    done: int
+    failed: int

@@ -8,6 +8,7 @@ import uvicorn
 
 from services.intake.adapters.postgres import IntakeRepository
 from services.intake.handlers import create_app
+from services.intake.lane import feed_forever
 from services.intake.live import StatusFeed
 from services.intake.logic import FileLimits
 from services.intake.settings import IntakeSettings as Settings
@@ -65,7 +66,10 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
             app, host=settings.host, port=settings.port, log_config=None, access_log=False
         )
     )
-    return [asyncio.create_task(serve_until_cancelled(server))]
+    return [
+        asyncio.create_task(serve_until_cancelled(server)),
+        asyncio.create_task(feed_forever(repository, runtime.bus.topology)),
+    ]
 
 
 async def serve_until_cancelled(server: uvicorn.Server) -> None:

@@ -40,6 +40,8 @@ from contracts.api import (
     Problem,
     Readiness,
     RegradeAccepted,
+    RegradeBatchAccepted,
+    RegradeBatchProgress,
     RegradeIn,
     SubmissionPage,
     SubmissionSummary,
@@ -198,6 +200,7 @@ sandbox = APIRouter(prefix="/api/v1/sandbox", tags=["sandbox"])
 tokens = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 events = APIRouter(prefix="/api/v1/events", tags=["events"])
 webhooks = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+regrades = APIRouter(prefix="/api/v1/regrades", tags=["regrades"])
 execution = APIRouter(prefix="/api/v1/execute", tags=["execute"])
 
 
@@ -321,6 +324,40 @@ async def update_latest_config(
     found = await repo.latest_config(external_assignment_id)
     base = _seen(who, found, f"assignment {external_assignment_id!r}")
     return await _new_version(request, repo, limits, base)
+
+
+@configs.post(
+    "/{config_id}/regrade",
+    status_code=202,
+    response_model=RegradeBatchAccepted,
+    responses=problem_responses(404, 422),
+)
+async def regrade_assignment(
+    config_id: DbId,
+    repo: RepoDep,
+    who: Annotated[Principal, allowed(Scope.REGRADE)],
+    body: RegradeIn | None = None,
+) -> RegradeBatchAccepted:
+    """Regrade the latest submission of every student of this config's assignment,
+    through a lower-priority lane: new submissions go ahead of it."""
+    config = _seen(who, await repo.get_config(config_id), f"id {config_id}")
+    use_latest = body is not None and body.config == "latest"
+    batch_id, count = await repo.new_batch(config, use_latest, who.token_id)
+    return RegradeBatchAccepted(batch_id=batch_id, submissions=count)
+
+
+@regrades.get(
+    "/{batch_id}", response_model=RegradeBatchProgress, responses=problem_responses(404, 422)
+)
+async def regrade_progress(
+    batch_id: DbId, repo: RepoDep, who: Annotated[Principal, allowed(Scope.REGRADE)]
+) -> RegradeBatchProgress:
+    progress = await repo.batch_progress(batch_id)
+    if progress is None or not who.sees_assignment(progress["external_assignment_id"]):
+        raise NotFound(f"no regrade batch {batch_id}")
+    return RegradeBatchProgress(
+        batch_id=batch_id, **{k: v for k, v in progress.items() if k != "id"}
+    )
 
 
 def _seen(who: Principal, config: GradingConfig | None, named: str) -> GradingConfig:
@@ -967,6 +1004,7 @@ def api() -> FastAPI:
         execution,
         events,
         webhooks,
+        regrades,
     ):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -26,7 +26,12 @@ from contracts.messages import (
 from contracts.results import PipelineExecution
 from contracts.sandbox import FileRef, Manifest
 from contracts.steps import PipelineStatus, StepName, StepStatus, SubmissionStatus
-from services.intake.adapters.postgres import IntakeRepository, NewSubmission, Outgoing
+from services.intake.adapters.postgres import (
+    IntakeRepository,
+    IntakeUnitOfWork,
+    NewSubmission,
+    Outgoing,
+)
 from services.intake.logic import (
     Conflict,
     FileLimits,
@@ -375,20 +380,46 @@ async def regrade(
         raise NotFound(f"no submission with id {submission_id}")
     check_sees_submission(caller, view)
     config = await _regrade_config(view, use_latest_config, repo)
-    requested = f"regrade:{config.id}"
     async with repo.unit_of_work() as unit:
-        latest = await unit.latest_attempt(submission_id)
-        if not latest["plan"]:
-            raise Conflict("this submission was graded elsewhere: there is nothing to run")
-        if _repeated(latest, requested):
-            return int(latest["attempt"])
-        new = _next_attempt(latest, config)
-        await unit.add_attempt(new, submission_id, requested)
-        manifest = {path: FileRef(**ref) for path, ref in latest["manifest"].items()}
-        await unit.add_messages(
-            outgoing(submission_id, manifest, new, first_steps(config), topology)
-        )
+        return await _new_attempt(unit, submission_id, config, f"regrade:{config.id}", topology)
+
+
+async def _new_attempt(
+    unit: IntakeUnitOfWork,
+    submission_id: int,
+    config: GradingConfig,
+    requested: str,
+    topology: Topology,
+) -> int:
+    """The next attempt of a submission, in the caller's transaction: its row and the
+    messages that start it; the attempt this same request made within a minute, if any."""
+    latest = await unit.latest_attempt(submission_id)
+    if not latest["plan"]:
+        raise Conflict("this submission was graded elsewhere: there is nothing to run")
+    if _repeated(latest, requested):
+        return int(latest["attempt"])
+    new = _next_attempt(latest, config)
+    await unit.add_attempt(new, submission_id, requested)
+    manifest = {path: FileRef(**ref) for path, ref in latest["manifest"].items()}
+    await unit.add_messages(outgoing(submission_id, manifest, new, first_steps(config), topology))
     return new.attempt
+
+
+async def regrade_next_waiting(repo: IntakeRepository, topology: Topology) -> bool:
+    """Take one submission waiting in the bulk-regrade lane and start its attempt;
+    False when none waits. Several intakes share the lane (SKIP LOCKED)."""
+    async with repo.unit_of_work() as unit:
+        item = await unit.take_waiting_item()
+        if item is None:
+            return False
+        view = await repo.submission_view(item["submission_id"])
+        if view is None:  # submissions are never deleted
+            return True
+        config = await _regrade_config(view, item["use_latest"], repo)
+        requested = f"batch:{item['batch_id']}"
+        attempt = await _new_attempt(unit, item["submission_id"], config, requested, topology)
+        await unit.set_item_attempt(item["batch_id"], item["submission_id"], attempt)
+    return True
 
 
 async def _regrade_config(

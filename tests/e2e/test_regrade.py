@@ -85,3 +85,50 @@ async def test_regrading_what_does_not_exist_or_was_graded_elsewhere_is_refused(
     assert missing.status_code == 404
     absent = await stack.get("/api/v1/submissions/424242/attempts/2/diff?against=1")
     assert absent.status_code == 404
+
+
+async def test_a_bulk_regrade_waits_in_its_lane_while_new_submissions_go_first(
+    stack: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    """30 students regraded while 10 new submissions arrive: the new ones are graded
+    ahead of the batch, whose progress is reported until every regrade is done."""
+    created = (await stack.post("/api/v1/configs", json=demo_config)).json()
+
+    async def submit(user: str) -> int:
+        body = {
+            "grading_config_id": created["id"],
+            "external_user_id": user,
+            "username": user,
+            "language": "python",
+            "submission_files": demo_files("python-right"),
+        }
+        return int((await stack.post("/api/v1/submissions", json=body)).json()["id"])
+
+    students = [await submit(f"student-{n}") for n in range(30)]
+    for submission_id in students:
+        await wait_terminal(stack, submission_id, timeout_s=300)
+
+    batch = await stack.post(f"/api/v1/configs/{created['id']}/regrade")
+    assert batch.status_code == 202
+    assert batch.json()["submissions"] == 30
+    newcomers = [await submit(f"newcomer-{n}") for n in range(10)]
+
+    async def batch_done() -> bool:
+        progress = (await stack.get(f"/api/v1/regrades/{batch.json()['batch_id']}")).json()
+        return bool(progress["done"] + progress["failed"] == 30)
+
+    await eventually(batch_done, timeout_s=600)
+    for submission_id in newcomers:
+        await wait_terminal(stack, submission_id, timeout_s=300)
+    progress = (await stack.get(f"/api/v1/regrades/{batch.json()['batch_id']}")).json()
+    assert (progress["total"], progress["done"], progress["waiting"]) == (30, 30, 0)
+
+    async def finished_at(submission_id: int, attempt: int) -> str:
+        attempts = (await stack.get(f"/api/v1/submissions/{submission_id}/attempts")).json()
+        return str(attempts[attempt - 1]["finished_at"])
+
+    new_ends = sorted([await finished_at(s, 1) for s in newcomers])
+    bulk_ends = sorted([await finished_at(s, 2) for s in students])
+    assert new_ends[-1] < bulk_ends[-1]  # every newcomer before the batch's end
+    assert new_ends[len(new_ends) // 2] < bulk_ends[len(bulk_ends) // 2]
+    assert sum(end < new_ends[-1] for end in bulk_ends) <= 10  # few regrades went first

@@ -580,6 +580,8 @@ ROUTE_SCOPES = {
     ("GET", "/api/v1/configs/{external_assignment_id}"): Scope.CONFIGS_READ,
     ("GET", "/api/v1/configs/{external_assignment_id}/versions"): Scope.CONFIGS_READ,
     ("PUT", "/api/v1/configs/{config_id}"): Scope.CONFIGS_WRITE,
+    ("POST", "/api/v1/configs/{config_id}/regrade"): Scope.REGRADE,
+    ("GET", "/api/v1/regrades/{batch_id}"): Scope.REGRADE,
     ("PUT", "/api/v1/configs/external/{external_assignment_id}"): Scope.CONFIGS_WRITE,
     ("POST", "/api/v1/submissions"): Scope.SUBMISSIONS_CREATE,
     ("GET", "/api/v1/submissions"): Scope.SUBMISSIONS_READ,

@@ -169,6 +169,51 @@ class IntakeRepository:
         )
         return [dict(row) for row in rows]
 
+    async def new_batch(
+        self, config: GradingConfig, use_latest: bool, created_by: int
+    ) -> tuple[int, int]:
+        """A bulk regrade of the latest submission of every student of the config's
+        assignment, waiting in the lane; returns (batch id, how many submissions)."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            batch_id = await connection.fetchval(
+                "INSERT INTO regrade_batches (config_id, use_latest, created_by)"
+                " VALUES ($1, $2, $3) RETURNING id",
+                config.id,
+                use_latest,
+                created_by,
+            )
+            count = await connection.fetchval(
+                "WITH latest AS (SELECT DISTINCT ON (s.external_user_id) s.id"
+                "  FROM submissions s JOIN grading_configs c ON c.id = s.grading_config_id"
+                "  WHERE c.external_assignment_id = $2 AND s.manifest <> '{}'::jsonb"
+                "  ORDER BY s.external_user_id, s.id DESC)"
+                " , added AS (INSERT INTO regrade_items (batch_id, submission_id)"
+                "  SELECT $1, id FROM latest RETURNING 1) SELECT count(*) FROM added",
+                batch_id,
+                config.external_assignment_id,
+            )
+        return int(batch_id), int(count)
+
+    async def attempts_in_flight(self) -> int:
+        return int(
+            await self.pool.fetchval("SELECT count(*) FROM attempts WHERE finished_at IS NULL")
+        )
+
+    async def batch_progress(self, batch_id: int) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(
+            "SELECT b.id, c.external_assignment_id, count(i.submission_id) AS total,"
+            " count(*) FILTER (WHERE i.attempt IS NULL) AS waiting,"
+            " count(*) FILTER (WHERE a.finished_at IS NULL AND i.attempt IS NOT NULL) AS queued,"
+            " count(*) FILTER (WHERE a.status = 'completed') AS done,"
+            " count(*) FILTER (WHERE a.status IN ('failed', 'superseded')) AS failed"
+            " FROM regrade_batches b JOIN grading_configs c ON c.id = b.config_id"
+            " LEFT JOIN regrade_items i ON i.batch_id = b.id"
+            " LEFT JOIN attempts a ON a.submission_id = i.submission_id AND a.attempt = i.attempt"
+            " WHERE b.id = $1 GROUP BY b.id, c.external_assignment_id",
+            batch_id,
+        )
+        return None if row is None else dict(row)
+
     async def attempts(self, submission_id: int) -> list[dict[str, Any]]:
         """Every attempt of a submission, oldest first, each with its own record."""
         rows = await self.pool.fetch(
@@ -308,6 +353,24 @@ class IntakeUnitOfWork:
         )
         assert row is not None  # the caller has just read this submission
         return dict(row)
+
+    async def take_waiting_item(self) -> dict[str, Any] | None:
+        """The oldest submission waiting in the bulk-regrade lane, locked until this
+        transaction ends (another intake takes the next one)."""
+        row = await self.connection.fetchrow(
+            "SELECT i.batch_id, i.submission_id, b.use_latest FROM regrade_items i"
+            " JOIN regrade_batches b ON b.id = i.batch_id WHERE i.attempt IS NULL"
+            " ORDER BY i.batch_id, i.submission_id LIMIT 1 FOR UPDATE OF i SKIP LOCKED"
+        )
+        return None if row is None else dict(row)
+
+    async def set_item_attempt(self, batch_id: int, submission_id: int, attempt: int) -> None:
+        await self.connection.execute(
+            "UPDATE regrade_items SET attempt = $3 WHERE batch_id = $1 AND submission_id = $2",
+            batch_id,
+            submission_id,
+            attempt,
+        )
 
     async def add_attempt(self, new: NewSubmission, submission_id: int, requested: str) -> None:
         await self.connection.execute(
