@@ -284,3 +284,11 @@ class RegradeBatchProgress(Contract):
     queued: int
     done: int
     failed: int
+
+
+class WebhookDelivery(Contract):
+    """The answer to a GitHub delivery: a submission made (`accepted`), or why none was."""
+
+    status: Literal["accepted", "ignored"]
+    id: int | None = None
+    reason: str | None = None

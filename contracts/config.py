@@ -36,6 +36,14 @@ TimeLimitMs = Annotated[int, Field(gt=0, le=MAX_TIME_LIMIT_MS, description="CPU 
 MemoryLimitMb = Annotated[int, Field(gt=0, le=MAX_MEMORY_LIMIT_MB)]
 
 
+class GitHubSource(Contract):
+    """Where pushes for an assignment come from: repositories whose full name starts
+    with `repository_prefix` (`school/hw1-`: one repository per student), on `branch`."""
+
+    repository_prefix: str = Field(min_length=3, max_length=200, pattern=r"^[\w.-]+/[\w.-]*$")
+    branch: str = Field(default="main", min_length=1, max_length=200)
+
+
 class CustomTemplateSource(Contract):
     """An instructor's Python module of test functions, used as a template by its `name`.
 
@@ -77,6 +85,8 @@ class GradingConfigIn(Contract):
     # When set, every finished attempt (completed or failed) is delivered there, signed
     # per Standard Webhooks with the export service's secret; retried with backoff.
     export_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    # Pushes to these repositories become submissions (POST /api/v1/webhooks/github).
+    github: GitHubSource | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -127,4 +137,5 @@ class GradingConfigUpdate(Contract):
     time_limit_ms: TimeLimitMs | None = None
     memory_limit_mb: MemoryLimitMb | None = None
     export_webhook_url: str | None = None
+    github: GitHubSource | None = None
     external_assignment_id: str | None = None

@@ -7,6 +7,7 @@ from collections.abc import Generator
 import uvicorn
 
 from services.intake.adapters.postgres import IntakeRepository
+from services.intake.github import GitHubFiles, GitHubHook
 from services.intake.handlers import create_app
 from services.intake.lane import feed_forever
 from services.intake.live import StatusFeed
@@ -34,6 +35,14 @@ async def _readiness(repository: IntakeRepository, runtime: Runtime) -> dict[str
     return {"database": await repository.answers(), "broker": runtime.bus.connected}
 
 
+def _github(settings: Settings) -> GitHubHook | None:
+    secret = settings.github_secret.get_secret_value()
+    if not secret:
+        return None
+    token = settings.github_token.get_secret_value() or None
+    return GitHubHook(secret, GitHubFiles(settings.github_api_url, token))
+
+
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handling: the process's serve loop owns shutdown."""
 
@@ -57,6 +66,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         max_executions=settings.max_executions,
         live=live,
         webhook_secret=settings.webhook_secret.get_secret_value() or None,
+        github=_github(settings),
         readiness=lambda: _readiness(repository, runtime),
         development=settings.env == "development",
         rate_limit_per_minute=settings.rate_limit_per_minute,

@@ -51,6 +51,7 @@ from contracts.api import (
     TokenCreated,
     TokenIn,
     TokenView,
+    WebhookDelivery,
 )
 from contracts.config import MAX_DB_ID, GradingConfig, GradingConfigIn, GradingConfigUpdate
 from contracts.sandbox import SandboxMetrics
@@ -58,6 +59,7 @@ from contracts.steps import SubmissionStatus
 from services.intake.adapters.postgres import IntakeRepository, SubmissionQuery
 from services.intake.attempts import attempt_diff
 from services.intake.execute import Executor, execute, execute_problems
+from services.intake.github import GitHubHook, PushEvent, assignment_for, signature_matches
 from services.intake.live import TERMINAL, LiveEvent, StatusFeed, stream
 from services.intake.logic import (
     MAX_JSON_DEPTH,
@@ -702,6 +704,72 @@ async def submission_by_webhook(
     return Accepted(id=await accept_delivery(body, files, repo, limits, bus, delivery))
 
 
+@webhooks.post(
+    "/github",
+    status_code=202,
+    response_model=WebhookDelivery,
+    responses=problem_responses(400, 401, 411, 413, 503),
+)
+async def push_from_github(
+    request: Request, repo: RepoDep, limits: LimitsDep, bus: TopologyDep
+) -> WebhookDelivery:
+    """A GitHub `push` (repository or App webhook), signed with X-Hub-Signature-256:
+    the pushed commit becomes a submission of the assignment that takes pushes from
+    that repository and branch; anything else is acknowledged and ignored."""
+    github: GitHubHook | None = request.app.state.github
+    if github is None:
+        raise TransientError("GitHub pushes are not configured here (INTAKE_GITHUB_SECRET)")
+    _declared_length(request, limits.max_request_bytes)
+    raw = await _bounded_body(request, limits.max_request_bytes)
+    if not signature_matches(github.secret, raw, request.headers.get("x-hub-signature-256")):
+        raise Unauthenticated("X-Hub-Signature-256 does not match this body")
+    delivery = request.headers.get("x-github-delivery")
+    if not delivery:
+        raise BadWebhookPayload([{"loc": ["header", "X-GitHub-Delivery"], "msg": "missing"}])
+    if request.headers.get("x-github-event") != "push":
+        return WebhookDelivery(status="ignored", reason="only push events make submissions")
+    return await _accept_push(_push_of(raw), delivery, github, repo, limits, bus)
+
+
+def _push_of(raw: bytes) -> PushEvent:
+    try:
+        return _parsed(raw, PushEvent)
+    except ValidationError as error:
+        raise BadWebhookPayload(_field_problems(error)) from None
+
+
+def _field_problems(error: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors(include_url=False)]
+
+
+async def _accept_push(
+    push: PushEvent,
+    delivery: str,
+    github: GitHubHook,
+    repo: IntakeRepository,
+    limits: FileLimits,
+    bus: Topology,
+) -> WebhookDelivery:
+    config = assignment_for(await repo.configs_for_pushes(), push)
+    if push.deleted or config is None:
+        reason = f"no assignment takes pushes from {push.repository.full_name} {push.ref}"
+        return WebhookDelivery(status="ignored", reason=reason)
+    made = await repo.delivered_submission("github", delivery)
+    if made is None:
+        repository = push.repository.full_name or ""
+        files = await github.files.of_commit(repository, push.after, limits)
+        body = SubmissionIn(
+            grading_config_id=config.id,
+            external_user_id=push.student,
+            username=push.student,
+            language=config.languages[0],
+        )
+        made = await accept_delivery(
+            body, files, repo, limits, bus, ("github", delivery), metadata=push.metadata()
+        )
+    return WebhookDelivery(status="accepted", id=made)
+
+
 async def _webhook_submission(
     raw: bytes, limits: FileLimits
 ) -> tuple[SubmissionIn, dict[str, bytes]]:
@@ -710,11 +778,7 @@ async def _webhook_submission(
     try:
         payload = _parsed(raw, WebhookSubmissionIn)
     except (ValidationError, InvalidInput) as error:
-        problems = (
-            [{"loc": list(e["loc"]), "msg": e["msg"]} for e in error.errors(include_url=False)]
-            if isinstance(error, ValidationError)
-            else error.problems
-        )
+        problems = _field_problems(error) if isinstance(error, ValidationError) else error.problems
         raise BadWebhookPayload(problems) from None
     body = SubmissionIn.model_validate(payload.model_dump(exclude={"archive_base64"}))
     if payload.archive_base64 is None:
@@ -1032,6 +1096,7 @@ def create_app(
     max_executions: int = 2,
     live: StatusFeed | None = None,
     webhook_secret: str | None = None,
+    github: GitHubHook | None = None,
 ) -> FastAPI:
     app = api()
     app.state.tokens = token_store or TokenStore(repo.pool)
@@ -1040,6 +1105,7 @@ def create_app(
     app.state.executor = executor
     app.state.live = live
     app.state.webhook_verifier = webhook_signer(webhook_secret) if webhook_secret else None
+    app.state.github = github
     app.state.execute_slots = asyncio.Semaphore(max_executions)
     app.state.readiness = readiness or _database_only(repo)
     app.state.sandbox_metrics = sandbox_metrics or _no_sandbox

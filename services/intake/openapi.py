@@ -100,7 +100,8 @@ def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # The only routes that need no token: probes.
-OPEN_PATHS = ("/health", "/ready", "/api/v1/webhooks/submissions")  # signed instead
+# Signed by their senders instead of a token: the probes need neither.
+OPEN_PATHS = ("/health", "/ready", "/api/v1/webhooks/submissions", "/api/v1/webhooks/github")
 
 
 def _bearer_tokens(document: dict[str, Any]) -> None:

@@ -25,3 +25,8 @@ class IntakeSettings(CommonSettings):
     max_executions: int = Field(default=2, gt=0)
     # Standard Webhooks secret of POST /api/v1/webhooks/submissions (unset: refused).
     webhook_secret: SecretStr = SecretStr("")
+    # GitHub pushes (POST /api/v1/webhooks/github): the webhook's secret (unset:
+    # refused), the REST API to read pushed files from, and a token that may read them.
+    github_secret: SecretStr = SecretStr("")
+    github_api_url: str = "https://api.github.com"
+    github_token: SecretStr = SecretStr("")

@@ -154,6 +154,7 @@ async def accept_submission(
     caller: Principal | None = None,
     key: IdempotencyKey | None = None,
     delivery: tuple[str, str] | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> int:
     config = await repo.get_config(body.grading_config_id)
     if config is None:
@@ -178,6 +179,7 @@ async def accept_submission(
         files=files,
         plan=first.plan,
         created_by=None if caller is None else caller.token_id,
+        metadata=metadata,
     )
     async with repo.unit_of_work() as unit:
         manifest = await unit.put_files(files)
@@ -461,6 +463,7 @@ async def accept_delivery(
     limits: FileLimits,
     topology: Topology,
     delivery: tuple[str, str],
+    metadata: dict[str, Any] | None = None,
 ) -> int:
     """A submission that came by webhook: a replay of the same delivery answers the
     submission it made and creates nothing."""
@@ -469,7 +472,9 @@ async def accept_delivery(
         if made is not None:
             return made
         try:
-            return await accept_submission(body, raw, repo, limits, topology, delivery=delivery)
+            return await accept_submission(
+                body, raw, repo, limits, topology, delivery=delivery, metadata=metadata
+            )
         except _KeyTaken:
             continue
     raise Conflict("this delivery is being accepted by another request")

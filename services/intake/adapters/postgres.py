@@ -33,6 +33,7 @@ class NewSubmission:
     plan: list[StepName]
     created_by: int | None = None  # the token that submitted it
     attempt: int = 1  # a regrade is a later attempt of the same submission
+    metadata: dict[str, Any] | None = None  # where it came from (a push: repository, commit)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,15 @@ class IntakeRepository:
         """One transaction: everything written through it lands together, or nothing does."""
         async with self.pool.acquire() as connection, connection.transaction():
             yield IntakeUnitOfWork(connection, self.blobs)
+
+    async def configs_for_pushes(self) -> list[GradingConfig]:
+        """The newest version of every assignment that takes GitHub pushes."""
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT ON (external_assignment_id) id, version, body"
+            " FROM grading_configs ORDER BY external_assignment_id, version DESC"
+        )
+        configs = [GradingConfig(**r["body"], id=r["id"], version=r["version"]) for r in rows]
+        return [config for config in configs if config.github is not None]
 
     async def delivered_submission(self, source: str, delivery_id: str) -> int | None:
         found = await self.pool.fetchval(
@@ -287,8 +297,8 @@ class IntakeUnitOfWork:
     async def add_submission(self, new: NewSubmission, manifest: Manifest) -> int:
         submission_id = await self.connection.fetchval(
             "INSERT INTO submissions (grading_config_id, external_user_id, username,"
-            " language, locale, manifest, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            " RETURNING id",
+            " language, locale, manifest, created_by, submission_metadata)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             new.config.id,
             new.external_user_id,
             new.username,
@@ -296,6 +306,7 @@ class IntakeUnitOfWork:
             new.locale,
             {path: ref.model_dump() for path, ref in manifest.items()},
             new.created_by,
+            new.metadata,
         )
         await self.connection.execute(
             "INSERT INTO attempts (submission_id, attempt, config_id, plan) VALUES ($1, 1, $2, $3)",
