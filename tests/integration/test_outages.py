@@ -62,6 +62,23 @@ async def taken_from_tracker_queue(url: str, queue_name: str, count: int) -> lis
     return taken
 
 
+async def taken_until(url: str, queue_name: str, submission_id: int) -> list[int]:
+    """The submission ids taken off the queue, up to and with `submission_id`."""
+    connection = await aio_pika.connect(url)
+    taken: list[int] = []
+    async with connection:
+        queue = await (await connection.channel()).declare_queue(queue_name, passive=True)
+
+        async def arrived() -> bool:
+            message = await queue.get(fail=False, no_ack=True)
+            if message is not None:
+                taken.append(aio_pika_submission(message.body))
+            return submission_id in taken
+
+        await eventually(arrived, timeout_s=60)
+    return taken
+
+
 def aio_pika_submission(body: bytes) -> int:
     from contracts.messages import Envelope
 
@@ -99,7 +116,11 @@ async def test_the_relay_sends_again_after_its_database_restarts(
             return False
 
         await eventually(written, timeout_s=60)
-        assert await taken_from_tracker_queue(runtime.bus.url, tracker_queue, 1) == [2]
+        taken = await taken_until(runtime.bus.url, tracker_queue, 2)
+        # At least once: a restart between the publish of 1 and the commit that deletes
+        # its row sends 1 again (the inbox absorbs it downstream); 2 is never lost.
+        assert taken[-1] == 2
+        assert set(taken) <= {1, 2}
 
 
 async def test_what_was_written_while_the_broker_was_down_is_sent_once_it_is_back(
