@@ -33,6 +33,9 @@ class SandboxSettings(CommonSettings):
     tmp_mb: int = Field(default=16, ge=1)
     file_size_limit_mb: int = Field(default=16, ge=1)
     open_files: int = Field(default=256, ge=32)
+    # The host's cgroup filesystem, where a run's peak memory is read (a container running
+    # the service mounts the host's /sys/fs/cgroup here; unreachable: rusage alone).
+    cgroup_root: Path = Path("/sys/fs/cgroup")
     # Every this many seconds the service logs the pool metrics (0: never).
     metrics_log_interval_s: float = Field(default=60.0, ge=0)
 

@@ -11,7 +11,9 @@ Limits: per command CPU seconds, file size and open files as in the local backen
 wall time; memory by the container's memory cgroup, set for each run to the run's limit
 plus a little headroom for the supervisor (the JVM and node keep their heap flags and get
 the container's whole share), so a program past its limit is OOM-killed and judged
-memory_limit, as is one whose peak passed its limit inside the headroom. Per container
+memory_limit, as is one whose peak passed its limit inside the headroom. The peak is
+the container's cgroup peak during the run where the host's cgroups are reachable
+(cgroup_memory.py), so memory spread over processes counts. Per container
 the most one lease may use (memory = memory + swap, CPU share, pids, tmpfs sizes).
 """
 
@@ -26,8 +28,9 @@ from typing import Any
 import structlog
 
 from contracts.sandbox import RunRequest, RunResult, Verdict
-from services.sandbox.backends import workspace
+from services.sandbox.backends import cgroup_memory, workspace
 from services.sandbox.backends.base import LeaseNotFound, SandboxError
+from services.sandbox.backends.cgroup_memory import MemoryCgroup, RunMeter
 from services.sandbox.backends.docker_engine import DockerEngine, workspace_archive
 from services.sandbox.backends.docker_run import CommandRun, wrapper_argv
 from services.sandbox.backends.elf import may_have_failed_to_load, static_memory_bytes
@@ -58,6 +61,7 @@ class _Lease:
     released: bool = False
     broken: bool = False  # its container had to be killed: it runs nothing more
     memory_mb: int = 0  # the container's memory limit now (0: as created)
+    cgroup: MemoryCgroup | None = None  # found on its first run (None: not reachable)
 
 
 class DockerBackend:
@@ -80,6 +84,7 @@ class DockerBackend:
         self._start_lock = asyncio.Lock()
         self._started = False
         self._metrics_logger: asyncio.Task[None] | None = None
+        self._cgroups_unreachable_said = False
 
     async def start(self) -> None:
         """Remove leftovers of a crashed run and fill the pools; idempotent."""
@@ -137,10 +142,14 @@ class DockerBackend:
         argv = self._argv(request, cwd, bound_address_space=False)
         async with self._locked(lease):
             await self._limit_memory(lease, request, heap_limited=bool(heap_limit))
-            ending = await CommandRun(self._engine, lease.container_id, request).execute(
-                argv, heap_limit
-            )
-            result = ending.result(request)
+            meter = self._memory_meter(lease)
+            try:
+                ending = await CommandRun(self._engine, lease.container_id, request).execute(
+                    argv, heap_limit
+                )
+            finally:
+                cgroup_peak_kb = meter.peak_kb() if meter is not None else None
+            result = ending.with_cgroup_peak(cgroup_peak_kb).result(request)
             if not heap_limit and may_have_failed_to_load(result):
                 result = await self._judge_load_failure(lease, request, cwd, result)
         if lease.released:  # the container went away under the run
@@ -213,6 +222,26 @@ class DockerBackend:
         if wanted != (lease.memory_mb or ceiling):
             await self._engine.set_memory(lease.container_id, wanted * MIB)
             lease.memory_mb = wanted
+
+    def _memory_meter(self, lease: _Lease) -> RunMeter | None:
+        """A meter of the run's peak in the container's cgroup, when the host's is here."""
+        if lease.cgroup is None:
+            lease.cgroup = cgroup_memory.locate(self._settings.cgroup_root, lease.container_id)
+            if lease.cgroup is None:
+                self._say_cgroups_unreachable()
+                return None
+        try:
+            return lease.cgroup.begin()
+        except OSError:  # the container (and its cgroup) went away: the run will say so
+            return None
+
+    def _say_cgroups_unreachable(self) -> None:
+        if not self._cgroups_unreachable_said:
+            self._cgroups_unreachable_said = True
+            log.warning(
+                "container memory cgroups not reachable: peak memory from rusage only",
+                cgroup_root=str(self._settings.cgroup_root),
+            )
 
     async def _judge_load_failure(
         self, lease: _Lease, request: RunRequest, cwd: str, result: RunResult

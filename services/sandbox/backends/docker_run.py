@@ -215,6 +215,15 @@ class ContainerEnding:
             return result.model_copy(update={"verdict": Verdict.MEMORY_LIMIT})
         return result
 
+    def with_cgroup_peak(self, cgroup_peak_kb: int | None) -> "ContainerEnding":
+        """The larger of rusage's biggest process and the cgroup's peak for the run less
+        the supervisor's own share: all the program's processes and workspace files."""
+        if cgroup_peak_kb is None:
+            return self
+        programs_kb = cgroup_peak_kb - self.ending.supervisor_kb
+        peak_kb = max(self.ending.peak_memory_kb, programs_kb)
+        return replace(self, ending=replace(self.ending, peak_memory_kb=peak_kb))
+
     def _killed_by_the_cgroup(self, result: RunResult) -> bool:
         return result.verdict is Verdict.RUNTIME_ERROR
 
@@ -334,6 +343,7 @@ class CommandRun:
             stderr=stderr,
             stdout_truncated=self._stdout.overflowed,
             stderr_truncated=parts.truncated,
+            supervisor_kb=report.get("supervisor_kb", 0),
         )
         return ContainerEnding(ending, bool(parts.oom_kills), self._container_killed)
 

@@ -51,6 +51,7 @@ class Ending:
     stderr: bytes
     stdout_truncated: bool
     stderr_truncated: bool
+    supervisor_kb: int = 0  # the supervisor's own memory, inside a cgroup's peak
 
 
 async def run_supervised(

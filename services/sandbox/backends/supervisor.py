@@ -109,8 +109,22 @@ def _wait(child: int, wall_time_limit_ms: int) -> dict[str, Any]:
         "status": status,
         "cpu_ms": round((usage.ru_utime + usage.ru_stime) * 1000),
         "peak_memory_kb": usage.ru_maxrss,  # kilobytes on Linux
+        "supervisor_kb": _own_anonymous_kb(),
         "timed_out": timed_out,
     }
+
+
+def _own_anonymous_kb() -> int:
+    """This process's private memory: its share of a memory cgroup's peak, not the
+    program's (its shared library pages were charged before it ran)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _kill_group(group: int) -> None:

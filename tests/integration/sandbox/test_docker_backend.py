@@ -290,3 +290,33 @@ async def test_touching_more_than_the_limit_is_a_memory_limit_in_c_and_cpp(
     assert roomy.verdict is Verdict.RUNTIME_ERROR  # ran to the end: exits 1, its p[7]
     assert roomy.exit_code == 1
     assert roomy.peak_memory_kb >= 128 * 1024
+
+
+# Two processes, forked first, each touching 48 MiB: no single one passes 64 MiB.
+TWO_PROCESSES_48_MIB_EACH = """
+import os, time
+child = os.fork()
+data = bytearray(48 << 20)
+data[::4096] = b"x" * len(data[::4096])
+time.sleep(0.3)  # both hold their memory at once
+if child == 0:
+    os._exit(0)
+os.waitpid(child, 0)
+"""
+
+
+async def test_peak_memory_counts_every_process_of_the_program(
+    backend: DockerBackend, lease: str
+) -> None:
+    """Issue 9: the peak came from rusage, the largest single process. It is the cgroup's
+    now, so memory spread over processes counts, and passing the limit with it is judged."""
+    roomy = await python(backend, lease, TWO_PROCESSES_48_MIB_EACH, memory_limit_mb=256)
+    tight = await python(backend, lease, TWO_PROCESSES_48_MIB_EACH, memory_limit_mb=80)
+    alone = await python(backend, lease, "pass", memory_limit_mb=256)
+
+    assert roomy.verdict is Verdict.OK, roomy
+    assert roomy.peak_memory_kb >= 96 * 1024
+    assert tight.verdict is Verdict.MEMORY_LIMIT, tight
+    # The next run's peak is its own: the cgroup's was reset, not carried over.
+    assert alone.verdict is Verdict.OK
+    assert alone.peak_memory_kb < 48 * 1024
