@@ -275,7 +275,7 @@ class RegradeBatchAccepted(Contract):
 
 class RegradeBatchProgress(Contract):
     """GET /api/v1/regrades/{batch}: `waiting` in the lane, `queued` (started, not
-    ended), `done` (completed) and `failed` (failed or superseded)."""
+    ended), `done` (completed) and `failed` (failed, superseded or cancelled)."""
 
     batch_id: int
     external_assignment_id: str

@@ -1,6 +1,6 @@
 """A grading configuration as instructors write it (the reference web API's field names)."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -42,6 +42,21 @@ class GitHubSource(Contract):
 
     repository_prefix: str = Field(min_length=3, max_length=200, pattern=r"^[\w.-]+/[\w.-]*$")
     branch: str = Field(default="main", min_length=1, max_length=200)
+
+
+# A runner label: what a machine offers (`python`, `gpu`, `matlab-r2024`).
+RunnerLabel = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+MAX_RUNNER_LABELS = 16
+
+
+class Execution(Contract):
+    """Where SANDBOX..FOCUS run: in the services (`service`), or on a pull runner whose
+    labels include every one of `labels` (`runner`; docs/runners.md)."""
+
+    mode: Literal["service", "runner"] = "service"
+    labels: list[RunnerLabel] = Field(default_factory=list, max_length=MAX_RUNNER_LABELS)
+    # A runner job not done this long after it was queued fails (not the student's fault).
+    timeout_s: int = Field(default=3600, ge=60, le=86_400)
 
 
 class CustomTemplateSource(Contract):
@@ -87,6 +102,7 @@ class GradingConfigIn(Contract):
     export_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
     # Pushes to these repositories become submissions (POST /api/v1/webhooks/github).
     github: GitHubSource | None = None
+    execution: Execution = Field(default_factory=Execution)
 
     @model_validator(mode="before")
     @classmethod
@@ -138,4 +154,5 @@ class GradingConfigUpdate(Contract):
     memory_limit_mb: MemoryLimitMb | None = None
     export_webhook_url: str | None = None
     github: GitHubSource | None = None
+    execution: Execution | None = None
     external_assignment_id: str | None = None

@@ -67,6 +67,16 @@ class InternalError(Contract):
     detail: str = ""
 
 
+class RunnerLost(Contract):
+    """Not the student's fault: the pull runners grading it stopped answering (their
+    lease expired `claims` times), or the job passed its overall time limit."""
+
+    error_type: Literal["runner_lost"] = "runner_lost"
+    phase: str = ""
+    claims: int = 0
+    detail: str = ""
+
+
 class UnknownFailure(BaseModel):
     """A kind of failure this version does not know: kept whole, field for field."""
 
@@ -82,6 +92,7 @@ _KNOWN = (
     | InvalidCustomTemplate
     | TemplateNotFound
     | InternalError
+    | RunnerLost
 )
 KnownFailure = Annotated[_KNOWN, Field(discriminator="error_type")]
 # A known kind when the tag says so, else the unknown one.

@@ -146,6 +146,14 @@ class SandboxRelease(Contract):
     reason: str = "terminal"
 
 
+class CancelRequest(Contract):
+    """`submission.cancel_requested.v1`: course staff stop this attempt; the tracker
+    ends it as `cancelled` and releases its sandbox (a pull runner hears it from its
+    next heartbeat)."""
+
+    requested_by: str = ""  # the token's name, for the record
+
+
 class RunCall(Contract):
     """Run one command on a lease."""
 
@@ -230,6 +238,7 @@ MessageType = Literal[
     "sandbox.call.v1",
     "sandbox.reply.v1",
     "export.requested.v1",
+    "submission.cancel_requested.v1",
 ]
 
 
@@ -280,6 +289,7 @@ MESSAGE_TYPES: dict[MessageType, Any] = {
     "sandbox.call.v1": SandboxCall,
     "sandbox.reply.v1": SandboxReply,
     "export.requested.v1": ExportRequested,
+    "submission.cancel_requested.v1": CancelRequest,
 }
 TYPE_OF: dict[type[Contract], MessageType] = {
     model: name

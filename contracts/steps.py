@@ -30,6 +30,7 @@ class PipelineStatus(StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     SUPERSEDED = "superseded"  # a newer attempt (a regrade) started before it ended
+    CANCELLED = "cancelled"  # course staff stopped it (POST .../cancel)
 
 
 class SubmissionStatus(StrEnum):
@@ -40,6 +41,7 @@ class SubmissionStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     SUPERSEDED = "superseded"  # an attempt a newer one replaced before it ended
+    CANCELLED = "cancelled"  # course staff stopped it before it ended
 
 
 # The canonical order; a plan is always a subsequence of it.

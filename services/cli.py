@@ -10,6 +10,8 @@ import contextlib
 import importlib
 import importlib.metadata
 import json
+import os
+import signal
 import sys
 import uuid
 from collections.abc import Callable
@@ -308,7 +310,30 @@ def parser() -> argparse.ArgumentParser:
         help="an instructor token's assignment (repeat; default: every assignment)",
     )
     _add_grade_command(commands)
+    _add_runner_command(commands)
     return root
+
+
+def _add_runner_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    runner = commands.add_parser(
+        "runner", help="pull and grade runner-mode jobs from a server (docs/runners.md)"
+    )
+    runner.add_argument("--url", required=True, help="the server, e.g. https://grader.school.edu")
+    runner.add_argument(
+        "--token",
+        help="the runner token from POST /api/v1/runners (default: $AUTOGRADER_RUNNER_TOKEN,"
+        " which keeps it out of the process list)",
+    )
+    runner.add_argument(
+        "--labels", help="serve only jobs these labels cover (comma-separated; default: all)"
+    )
+    runner.add_argument("--concurrency", type=int, default=1, help="jobs at once (default 1)")
+    runner.add_argument(
+        "--sandbox",
+        choices=["docker", "local"],
+        default="docker",
+        help="where student code runs: docker containers (default) or local processes",
+    )
 
 
 def _add_grade_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -373,7 +398,60 @@ def main(argv: list[str] | None = None) -> int:
         return dead_letter_command(args, _settings(CommonSettings))
     if args.command == "token":
         return token_command(args, _settings(CommonSettings))
+    if args.command == "runner":
+        return runner_command(args)
     return grade(args)
+
+
+def runner_command(args: argparse.Namespace) -> int:
+    """Serve jobs until SIGTERM or SIGINT; exit 2 on bad arguments."""
+    token = args.token or os.environ.get("AUTOGRADER_RUNNER_TOKEN", "")
+    if not token:
+        _fail("a runner token is needed: --token or AUTOGRADER_RUNNER_TOKEN")
+    if not args.url.startswith(("http://", "https://")):
+        _fail(f"--url must start with http:// or https://, not {args.url!r}")
+    if args.concurrency < 1:
+        _fail("--concurrency must be at least 1")
+    labels = [label.strip() for label in args.labels.split(",")] if args.labels else None
+    if labels is not None and not all(labels):
+        _fail("--labels has an empty label")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve_jobs(args, token, labels))
+    return 0
+
+
+async def _serve_jobs(args: argparse.Namespace, token: str, labels: list[str] | None) -> None:
+    from services.runner.agent import Agent, AgentOptions
+    from services.runner.client import RunnerClient
+    from services.sandbox.backends.base import SandboxError
+    from services.sandbox.backends.choose import open_backend
+    from services.sandbox.settings import LANGUAGES, SandboxSettings
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # A container of each language per job at once, unless SANDBOX_POOL_SIZES says otherwise.
+    pools = dict.fromkeys(LANGUAGES, args.concurrency)
+    if "SANDBOX_POOL_SIZES" in os.environ:
+        pools = SandboxSettings().pool_sizes
+    settings = SandboxSettings(
+        backend=args.sandbox,
+        namespace=f"runner-{uuid.uuid4().hex[:12]}",
+        metrics_log_interval_s=0,
+        pool_sizes=pools,
+    )
+    try:
+        backend = await open_backend(settings)
+    except SandboxError as error:
+        _fail(str(error))
+    client = RunnerClient(args.url, token, _version())
+    options = AgentOptions(labels=labels, concurrency=args.concurrency)
+    try:
+        await Agent(client, backend, options, _in_process_options()).run(stop)
+    finally:
+        await client.close()
+        await backend.close()
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ class Scope(StrEnum):
     SUBMISSIONS_READ = "submissions:read"
     SUBMISSIONS_EXPORT = "submissions:export"
     REGRADE = "submissions:regrade"
+    CANCEL = "submissions:cancel"
     EXTERNAL_RESULTS = "external_results:write"
     EXECUTE = "execute"
     TEMPLATES_READ = "templates:read"
@@ -51,6 +52,7 @@ SCOPES: dict[Role, frozenset[Scope]] = {
             Scope.SUBMISSIONS_READ,
             Scope.SUBMISSIONS_EXPORT,
             Scope.REGRADE,
+            Scope.CANCEL,
             Scope.EXECUTE,
             Scope.TEMPLATES_READ,
         }

@@ -62,6 +62,23 @@ def build_plan(flags: PlanFlags) -> list[StepName]:
     return [step for step in EXECUTION_ORDER if step not in skipped]
 
 
+# The steps a pull runner runs for a runner-mode config (SANDBOX..FOCUS): one job.
+RUNNER_STEPS = frozenset(
+    {
+        StepName.SANDBOX,
+        StepName.PRE_FLIGHT,
+        StepName.AI_BATCH,
+        StepName.STRUCTURAL_ANALYSIS,
+        StepName.GRADE,
+        StepName.FOCUS,
+    }
+)
+
+
+def runner_steps(plan: list[StepName]) -> list[StepName]:
+    return [step for step in plan if step in RUNNER_STEPS]
+
+
 def next_step(plan: list[StepName], step: StepName) -> StepName | None:
     position = plan.index(step)
     return plan[position + 1] if position + 1 < len(plan) else None

@@ -13,6 +13,7 @@ from contracts.failures import (
     FailedCommand,
     InternalError,
     RequiredFileMissing,
+    RunnerLost,
     SetupCommandFailed,
 )
 from contracts.messages import StepResult
@@ -242,7 +243,7 @@ def render_failure(failed: StepResult, language: str, locale: str) -> str:
     if failed.step != StepName.PRE_FLIGHT or details is None:
         return _internal_error(failed.step, locale)
     match details:
-        case InternalError():
+        case InternalError() | RunnerLost():
             return _internal_error(failed.step, locale)
         case RequiredFileMissing():
             return _required_file_missing(details, locale)

@@ -7,11 +7,13 @@ from collections.abc import Generator
 import uvicorn
 
 from services.intake.adapters.postgres import IntakeRepository
+from services.intake.adapters.runner_jobs import JobPolicy
 from services.intake.github import GitHubFiles, GitHubHook
 from services.intake.handlers import create_app
 from services.intake.lane import feed_forever
 from services.intake.live import StatusFeed
 from services.intake.logic import FileLimits
+from services.intake.runners import expire_forever
 from services.intake.settings import IntakeSettings as Settings
 from shared.messaging.rpc import RpcClient
 from shared.runtime import Runtime
@@ -70,6 +72,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
         readiness=lambda: _readiness(repository, runtime),
         development=settings.env == "development",
         rate_limit_per_minute=settings.rate_limit_per_minute,
+        job_policy=JobPolicy(settings.runner_lease_s, settings.runner_max_claims),
     )
     server = _Server(
         uvicorn.Config(
@@ -79,6 +82,11 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
     return [
         asyncio.create_task(serve_until_cancelled(server)),
         asyncio.create_task(feed_forever(repository, runtime.bus.topology)),
+        asyncio.create_task(
+            expire_forever(
+                app.state.runners, runtime.bus.topology, settings.runner_sweep_interval_s
+            )
+        ),
     ]
 
 

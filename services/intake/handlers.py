@@ -15,15 +15,15 @@ import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from standardwebhooks.webhooks import WebhookVerificationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -57,12 +57,26 @@ from contracts.config import MAX_DB_ID, GradingConfig, GradingConfigIn, GradingC
 from contracts.sandbox import SandboxMetrics
 from contracts.steps import SubmissionStatus
 from services.intake.adapters.postgres import IntakeRepository, SubmissionQuery
+from services.intake.adapters.runner_jobs import JobPolicy, RunnerStore
 from services.intake.attempts import attempt_diff
+from services.intake.deps import (
+    DbId,
+    Limit,
+    LimitsDep,
+    Offset,
+    RepoDep,
+    TokensDep,
+    TopologyDep,
+    allowed,
+    bounded_body,
+    declared_length,
+    json_body_of,
+    parsed,
+)
 from services.intake.execute import Executor, execute, execute_problems
 from services.intake.github import GitHubHook, PushEvent, assignment_for, signature_matches
 from services.intake.live import TERMINAL, LiveEvent, StatusFeed, stream
 from services.intake.logic import (
-    MAX_JSON_DEPTH,
     BadWebhookPayload,
     Conflict,
     FileLimits,
@@ -73,15 +87,16 @@ from services.intake.logic import (
     LengthRequired,
     MalformedRequest,
     NotFound,
+    RangeNotSatisfiable,
     RequestTooLarge,
     Unauthenticated,
     config_problems,
     files_from_archive,
-    json_depth,
     webhook_problems,
 )
 from services.intake.openapi import contract_openapi, json_body, problem_responses, submission_body
 from services.intake.ratelimit import RateLimited, RateLimiter
+from services.intake.runner_api import runner_api, runners, staff
 from services.intake.submissions import (
     IdempotencyKey,
     SubmissionIn,
@@ -103,6 +118,7 @@ from shared.messaging.topology import Topology
 from shared.sandbox_client import SandboxCallFailed
 from shared.signing import webhook_signer
 
+DEFAULT_JOB_POLICY = JobPolicy(lease_s=30.0, max_claims=3)
 PROBLEM_TYPE = "application/problem+json"
 RETRY_AFTER_S = "5"
 # What a database that is down or restarting raises: a 503, never a 500.
@@ -126,73 +142,13 @@ STATUS_OF: dict[type[Exception], tuple[int, str]] = {
     Forbidden: (403, "Forbidden"),
     NotFound: (404, "Not found"),
     Conflict: (409, "Conflict"),
+    RangeNotSatisfiable: (416, "Range not satisfiable"),
     RequestTooLarge: (413, "Request body too large"),
     LengthRequired: (411, "Length required"),
     MalformedRequest: (400, "Malformed request"),
     TransientError: (503, "Service unavailable"),
 }
 
-
-def repository(request: Request) -> IntakeRepository:
-    return request.app.state.repository  # type: ignore[no-any-return]
-
-
-def file_limits(request: Request) -> FileLimits:
-    return request.app.state.file_limits  # type: ignore[no-any-return]
-
-
-def topology(request: Request) -> Topology:
-    return request.app.state.topology  # type: ignore[no-any-return]
-
-
-def token_store(request: Request) -> TokenStore:
-    return request.app.state.tokens  # type: ignore[no-any-return]
-
-
-# Where a careless client may have put a token: refused, so it is not used from a URL
-# (URLs end up in logs, proxies and browser history).
-TOKEN_QUERY_NAMES = ("access_token", "token", "api_key", "apikey")
-# Browsers cannot set headers on an EventSource: they may send the token as this cookie.
-TOKEN_COOKIE = "autograder_token"
-
-
-async def caller(request: Request, store: Annotated[TokenStore, Depends(token_store)]) -> Principal:
-    """The token's principal: 401 when there is none, or it is unknown, revoked or expired."""
-    if any(name in request.query_params for name in TOKEN_QUERY_NAMES):
-        raise Unauthenticated("a token is accepted only in the Authorization header")
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if not scheme and TOKEN_COOKIE in request.cookies:  # a browser's EventSource
-        scheme, value = "bearer", request.cookies[TOKEN_COOKIE]
-    if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthenticated("send a token as `Authorization: Bearer <token>`")
-    principal = await store.authenticate(value.strip())
-    if principal is None:
-        raise Unauthenticated("the token is unknown, revoked or expired")
-    structlog.contextvars.bind_contextvars(token_id=principal.token_id)
-    request.app.state.rate_limiter.take(principal.token_id)
-    return principal
-
-
-def allowed(scope: Scope) -> Any:
-    """A dependency: the caller, when its role has `scope` (403 if not)."""
-
-    async def check(who: Annotated[Principal, Depends(caller)]) -> Principal:
-        if not who.may(scope):
-            raise Forbidden(f"a {who.role} token may not use {scope}")
-        return who
-
-    return Depends(check)
-
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-# Ids are PostgreSQL bigints: a larger number names nothing, and is said so (422).
-DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
-Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many")]
-Offset = Annotated[int, Query(ge=0, le=MAX_DB_ID, description="skip this many first")]
-RepoDep = Annotated[IntakeRepository, Depends(repository)]
-LimitsDep = Annotated[FileLimits, Depends(file_limits)]
-TopologyDep = Annotated[Topology, Depends(topology)]
-TokensDep = Annotated[TokenStore, Depends(token_store)]
 
 health_router = APIRouter(tags=["health"])
 configs = APIRouter(prefix="/api/v1/configs", tags=["configs"])
@@ -235,7 +191,7 @@ async def create_config(
     limits: LimitsDep,
     who: Annotated[Principal, allowed(Scope.CONFIGS_WRITE)],
 ) -> GradingConfig:
-    body = await _json_body(request, limits.max_config_bytes, GradingConfigIn)
+    body = await json_body_of(request, limits.max_config_bytes, GradingConfigIn)
     check_assignment(who, body.external_assignment_id)
     await _check_config(body, request.app.state.development)
     return await repo.create_config(body)
@@ -372,7 +328,7 @@ def _seen(who: Principal, config: GradingConfig | None, named: str) -> GradingCo
 async def _new_version(
     request: Request, repo: IntakeRepository, limits: FileLimits, base: GradingConfig
 ) -> GradingConfig:
-    update = await _json_body(request, limits.max_config_bytes, GradingConfigUpdate)
+    update = await json_body_of(request, limits.max_config_bytes, GradingConfigUpdate)
     changed = update.model_dump(exclude_unset=True)
     if changed.get("external_assignment_id", base.external_assignment_id) != (
         base.external_assignment_id
@@ -471,7 +427,7 @@ async def create_external_result(
 ) -> SubmissionView:
     """A result graded elsewhere (the GitHub Action's external mode): stored as a
     finished submission, `submission_metadata` kept as given; answers it as stored."""
-    result = await _json_body(request, limits.max_request_bytes, ExternalResultIn)
+    result = await json_body_of(request, limits.max_request_bytes, ExternalResultIn)
     submission_id = await accept_external_result(result, repo, bus, who)
     view = await repo.submission_view(submission_id)
     assert view is not None  # just stored, in a committed transaction
@@ -693,8 +649,8 @@ async def submission_by_webhook(
     verifier = request.app.state.webhook_verifier
     if verifier is None:
         raise TransientError("webhooks are not configured here (INTAKE_WEBHOOK_SECRET)")
-    _declared_length(request, limits.max_request_bytes)
-    raw = await _bounded_body(request, limits.max_request_bytes)
+    declared_length(request, limits.max_request_bytes)
+    raw = await bounded_body(request, limits.max_request_bytes)
     try:
         verifier.verify(raw, dict(request.headers), json_parse=False)
     except WebhookVerificationError as error:
@@ -719,8 +675,8 @@ async def push_from_github(
     github: GitHubHook | None = request.app.state.github
     if github is None:
         raise TransientError("GitHub pushes are not configured here (INTAKE_GITHUB_SECRET)")
-    _declared_length(request, limits.max_request_bytes)
-    raw = await _bounded_body(request, limits.max_request_bytes)
+    declared_length(request, limits.max_request_bytes)
+    raw = await bounded_body(request, limits.max_request_bytes)
     if not signature_matches(github.secret, raw, request.headers.get("x-hub-signature-256")):
         raise Unauthenticated("X-Hub-Signature-256 does not match this body")
     delivery = request.headers.get("x-github-delivery")
@@ -733,7 +689,7 @@ async def push_from_github(
 
 def _push_of(raw: bytes) -> PushEvent:
     try:
-        return _parsed(raw, PushEvent)
+        return parsed(raw, PushEvent)
     except ValidationError as error:
         raise BadWebhookPayload(_field_problems(error)) from None
 
@@ -776,7 +732,7 @@ async def _webhook_submission(
     """The fields of POST /api/v1/submissions, the files inline or as a base64 zip;
     what does not fit is a 400 naming each field (a webhook sender is not a form)."""
     try:
-        payload = _parsed(raw, WebhookSubmissionIn)
+        payload = parsed(raw, WebhookSubmissionIn)
     except (ValidationError, InvalidInput) as error:
         problems = _field_problems(error) if isinstance(error, ValidationError) else error.problems
         raise BadWebhookPayload(problems) from None
@@ -854,7 +810,7 @@ async def execute_code(
 ) -> ExecuteOut:
     """Run a command on the files given, once per stdin case, in a sandbox of its own;
     nothing is graded or stored."""
-    body = await _json_body(request, limits.max_request_bytes, ExecuteIn)
+    body = await json_body_of(request, limits.max_request_bytes, ExecuteIn)
     problems = execute_problems(body)
     if problems:
         raise InvalidInput(problems)
@@ -907,46 +863,20 @@ async def revoke_token(
     return TokenView(**revoked)
 
 
-def _declared_length(request: Request, limit: int) -> int | None:
-    """Content-Length when given; refused before reading when it is over the limit."""
-    raw = request.headers.get("content-length")
-    if raw is None:
-        return None
-    try:
-        length = int(raw)
-    except ValueError:
-        raise MalformedRequest("invalid Content-Length header") from None
-    if length > limit:
-        raise RequestTooLarge(f"request body larger than {limit} bytes")
-    return length
-
-
-async def _bounded_body(request: Request, limit: int) -> bytes:
-    """The body, read in pieces and refused as soon as it passes the limit."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"request body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _submission_body(
     request: Request, limits: FileLimits
 ) -> tuple[SubmissionIn, dict[str, bytes]]:
     """The body's fields and files, from JSON or from a multipart form with a zip."""
     content_type = request.headers.get("content-type", "")
     limit = limits.max_request_bytes
-    length = _declared_length(request, limit)
+    length = declared_length(request, limit)
     try:
         if content_type.startswith("multipart/form-data"):
             if length is None:
                 raise LengthRequired("a multipart request needs a Content-Length header")
             async with request.form() as form:
                 return await _archive_form(form, limits)
-        body = _parsed(await _bounded_body(request, limit), SubmissionIn)
+        body = parsed(await bounded_body(request, limit), SubmissionIn)
         return body, body.files()
     except ValidationError as error:
         raise RequestValidationError(
@@ -969,25 +899,6 @@ async def _archive_form(
     return body, await asyncio.to_thread(files_from_archive, data, limits)
 
 
-async def _json_body(request: Request, limit: int, model: type[ModelT]) -> ModelT:
-    """A JSON body read within `limit` bytes (413 past it), then parsed."""
-    _declared_length(request, limit)
-    try:
-        return _parsed(await _bounded_body(request, limit), model)
-    except ValidationError as error:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
-        ) from error
-
-
-def _parsed(raw: bytes, model: type[ModelT]) -> ModelT:
-    """The model from JSON, refusing nesting deeper than any config needs first (the
-    parser's own limit would answer a 400 that names nothing)."""
-    if json_depth(raw) > MAX_JSON_DEPTH:
-        raise InvalidInput([{"loc": [], "msg": f"nested deeper than {MAX_JSON_DEPTH} levels"}])
-    return model.model_validate_json(raw)
-
-
 def problem_response(status: int, title: str, detail: str, errors: list[Any]) -> JSONResponse:
     problem = Problem(title=title, status=status, detail=detail, errors=errors)
     return JSONResponse(
@@ -1004,6 +915,8 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     response = problem_response(status, title, str(error), errors)
     if isinstance(error, Unauthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="autograder"'
+    if isinstance(error, RangeNotSatisfiable):  # as GitLab's trace API: 0-<stored length>
+        response.headers["Range"] = f"0-{error.length}"
     return response
 
 
@@ -1069,6 +982,9 @@ def api() -> FastAPI:
         events,
         webhooks,
         regrades,
+        runners,
+        runner_api,
+        staff,
     ):
         app.include_router(router)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -1097,9 +1013,11 @@ def create_app(
     live: StatusFeed | None = None,
     webhook_secret: str | None = None,
     github: GitHubHook | None = None,
+    job_policy: JobPolicy | None = None,
 ) -> FastAPI:
     app = api()
     app.state.tokens = token_store or TokenStore(repo.pool)
+    app.state.runners = RunnerStore(repo.pool, job_policy or DEFAULT_JOB_POLICY)
     app.state.development = development
     app.state.rate_limiter = RateLimiter(rate_limit_per_minute)
     app.state.executor = executor

@@ -24,7 +24,7 @@ RECENT_EVENTS = 10_000
 RECENT_FOR_S = 15 * 60
 CLIENT_BUFFER = 256
 HEARTBEAT_S = 15.0
-TERMINAL = ("completed", "failed", "superseded")
+TERMINAL = ("completed", "failed", "superseded", "cancelled")
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,14 @@ class Conflict(IntakeError):
     """The request does not fit the resource's state (a delivery of an unfinished run)."""
 
 
+class RangeNotSatisfiable(IntakeError):
+    """A runner's log chunk that does not start where the stored log ends (416)."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(f"the log holds {length} bytes: send the chunk from byte {length}")
+        self.length = length
+
+
 class RequestTooLarge(IntakeError):
     """The request body is over the limit; refused before it is all read."""
 

@@ -30,3 +30,8 @@ class IntakeSettings(CommonSettings):
     github_secret: SecretStr = SecretStr("")
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr = SecretStr("")
+    # Pull runners (docs/runners.md): a claim's lease (the agent beats every third of
+    # it), how many claims a job may lose before it fails, how often expiry is checked.
+    runner_lease_s: float = Field(default=30.0, gt=0)
+    runner_max_claims: int = Field(default=3, ge=1)
+    runner_sweep_interval_s: float = Field(default=5.0, gt=0)

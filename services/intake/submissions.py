@@ -32,6 +32,7 @@ from services.intake.adapters.postgres import (
     NewSubmission,
     Outgoing,
 )
+from services.intake.adapters.runner_jobs import NewJob
 from services.intake.logic import (
     Conflict,
     FileLimits,
@@ -51,7 +52,7 @@ from shared.messaging.topology import (
     status_key,
     step_key,
 )
-from shared.pipeline import StepOutcome, first_work_step, to_result
+from shared.pipeline import RUNNER_STEPS, StepOutcome, first_work_step, runner_steps, to_result
 
 
 class SubmissionFields(BaseModel):
@@ -190,7 +191,7 @@ async def accept_submission(
             raise _KeyTaken  # nothing of this request is kept
         if delivery is not None and not await unit.claim_delivery(*delivery, submission_id):
             raise _KeyTaken
-        await unit.add_messages(outgoing(submission_id, manifest, new, first, topology))
+        await start_attempt(unit, submission_id, manifest, new, first, topology)
     return submission_id
 
 
@@ -234,12 +235,53 @@ def outgoing(
             result = to_result(step, outcome, first.plan, now)
             messages.append((exchange, result_key(step), envelope(result, step=step, **ids)))
     following = first_work_step(first.plan) if _both_passed(first) else None
-    if following is not None:
+    if following is not None and not _for_a_runner(new.config, following):
         work = StepRequest(
             plan=first.plan, config=new.config, submission=_info(submission_id, manifest, new)
         )
         messages.append((exchange, step_key(following), envelope(work, step=following, **ids)))
     return messages
+
+
+def _for_a_runner(config: GradingConfig, step: StepName) -> bool:
+    return config.execution.mode == "runner" and step in RUNNER_STEPS
+
+
+def runner_job(
+    submission_id: int, manifest: Manifest, new: NewSubmission, first: FirstSteps
+) -> NewJob | None:
+    """A runner-mode attempt's SANDBOX..FOCUS, as one job a pull runner claims; None
+    when the services run it (service mode, or a plan that ended at intake)."""
+    following = first_work_step(first.plan) if _both_passed(first) else None
+    if following is None or not _for_a_runner(new.config, following):
+        return None
+    request = StepRequest(
+        plan=first.plan, config=new.config, submission=_info(submission_id, manifest, new)
+    )
+    return NewJob(
+        submission_id=submission_id,
+        attempt=new.attempt,
+        labels=new.config.execution.labels,
+        steps=runner_steps(first.plan),
+        request=request,
+        timeout_s=new.config.execution.timeout_s,
+    )
+
+
+async def start_attempt(
+    unit: IntakeUnitOfWork,
+    submission_id: int,
+    manifest: Manifest,
+    new: NewSubmission,
+    first: FirstSteps,
+    topology: Topology,
+) -> None:
+    """In the accepting transaction: the messages that start the attempt, and its runner
+    job when a pull runner runs its sandbox steps."""
+    await unit.add_messages(outgoing(submission_id, manifest, new, first, topology))
+    job = runner_job(submission_id, manifest, new, first)
+    if job is not None:
+        await unit.add_job(job)
 
 
 def _accepted(new: NewSubmission, first: FirstSteps, now: datetime) -> SubmissionAccepted:
@@ -403,7 +445,8 @@ async def _new_attempt(
     new = _next_attempt(latest, config)
     await unit.add_attempt(new, submission_id, requested)
     manifest = {path: FileRef(**ref) for path, ref in latest["manifest"].items()}
-    await unit.add_messages(outgoing(submission_id, manifest, new, first_steps(config), topology))
+    first = first_steps(config)
+    await start_attempt(unit, submission_id, manifest, new, first, topology)
     return new.attempt
 
 

@@ -4,7 +4,12 @@ import asyncio
 
 import structlog
 
-from contracts.messages import FailureFeedbackRendered, StepResult, SubmissionAccepted
+from contracts.messages import (
+    CancelRequest,
+    FailureFeedbackRendered,
+    StepResult,
+    SubmissionAccepted,
+)
 from services.tracker.adapters.postgres import PostgresAttemptStore
 from services.tracker.handlers import Tracker
 from services.tracker.settings import TrackerSettings as Settings
@@ -28,6 +33,7 @@ async def start(runtime: Runtime, settings: Settings) -> list[asyncio.Task[None]
             SubmissionAccepted: tracker.on_accepted,
             StepResult: tracker.on_step_completed,
             FailureFeedbackRendered: tracker.on_failure_feedback,
+            CancelRequest: tracker.on_cancel,
         },
     )
     await worker.start()

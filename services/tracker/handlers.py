@@ -1,7 +1,7 @@
 """Tracker handlers.
 
 Consumes: submission.accepted.v1, step.completed.v1 (every step's result),
-          feedback.failure_rendered.v1
+          feedback.failure_rendered.v1, submission.cancel_requested.v1
 Publishes: submission.status.v1 (status exchange), feedback.failure_requested.v1,
            sandbox.release.v1 (at every terminal state)
 
@@ -52,6 +52,10 @@ class Publisher(Protocol):
     async def publish_status(self, envelope: Envelope, routing_key: str) -> None: ...
 
 
+# Ends of an attempt nobody graded to the end: nothing to deliver to an LMS.
+UNGRADED = (SubmissionStatus.SUPERSEDED, SubmissionStatus.CANCELLED)
+
+
 @dataclass
 class Tracker:
     store: AttemptStore
@@ -71,18 +75,26 @@ class Tracker:
     async def supersede(self, submission_id: int, attempt: int) -> None:
         """An attempt a regrade replaced before it ended: `superseded`, its sandbox
         released, its remaining steps skipped; not exported, no failure text asked."""
-        cause = envelope(
-            StatusEvent(status=SubmissionStatus.SUPERSEDED),
-            submission_id=submission_id,
-            attempt=attempt,
+        await self._end_unfinished(submission_id, attempt, SubmissionStatus.SUPERSEDED)
+
+    async def on_cancel(self, message: Envelope) -> None:
+        """Course staff stopped the attempt: `cancelled`, as a superseded one ends."""
+        await self._end_unfinished(
+            message.submission_id, message.attempt, SubmissionStatus.CANCELLED
         )
+
+    async def _end_unfinished(
+        self, submission_id: int, attempt: int, status: SubmissionStatus
+    ) -> None:
+        """End an attempt nobody graded to the end: the status, its sandbox released, the
+        steps still to come skipped (their results only join the record)."""
+        cause = envelope(StatusEvent(status=status), submission_id=submission_id, attempt=attempt)
         async with self.store.attempt(submission_id, attempt) as tx:
             state = await tx.state()
             if state.finished:
                 return
-            record = final_record(state, PipelineStatus.SUPERSEDED)
-            superseded = dataclasses.replace(record, status=SubmissionStatus.SUPERSEDED)
-            await self._finish(tx, cause, superseded, state)
+            record = final_record(state, PipelineStatus(status.value))
+            await self._finish(tx, cause, dataclasses.replace(record, status=status), state)
 
     async def on_step_completed(self, message: Envelope) -> None:
         result = message.payload(StepResult)
@@ -153,7 +165,7 @@ class Tracker:
         if StepName.SANDBOX in state.plan:
             release = cause.caused(SandboxRelease())
             await tx.enqueue(self.topology.pipeline_exchange, SANDBOX_RELEASE_KEY, release)
-        exported = record.status is not SubmissionStatus.SUPERSEDED
+        exported = record.status not in UNGRADED
         if state.export_url is not None and exported:  # completed or failed alike
             await self._queue_export(tx, cause, record, state, state.export_url)
 

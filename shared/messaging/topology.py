@@ -38,6 +38,7 @@ SANDBOX_RELEASE_KEY = "sandbox.release"
 FAILURE_FEEDBACK_KEY = "feedback.failure"
 TRACKER_ACCEPTED_KEY = "tracker.accepted"
 TRACKER_FEEDBACK_KEY = "tracker.feedback"
+TRACKER_CANCEL_KEY = "tracker.cancel"
 EXPORT_REQUESTED_KEY = "export.requested"
 # How many times a message already waited out a failure (header of a retried copy).
 RETRIES_HEADER = "x-autograder-retries"

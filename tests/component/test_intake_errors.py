@@ -14,6 +14,8 @@ from shared.messaging.topology import Topology
 
 
 class BrokenRepository:
+    pool = None  # no database behind it: its runner store is never used here
+
     async def get_config(self, config_id: int) -> Any:
         raise RuntimeError("secret connection string in this message")
 

@@ -14,6 +14,7 @@ from contracts.config import GradingConfig, GradingConfigIn
 from contracts.messages import Envelope, StepResult
 from contracts.sandbox import Manifest
 from contracts.steps import PipelineStatus, StepName
+from services.intake.adapters.runner_jobs import NewJob, add_job
 from shared.db import Connection
 from shared.db.blobs import PostgresBlobStore
 from shared.db.outbox import enqueue
@@ -215,7 +216,7 @@ class IntakeRepository:
             " count(*) FILTER (WHERE i.attempt IS NULL) AS waiting,"
             " count(*) FILTER (WHERE a.finished_at IS NULL AND i.attempt IS NOT NULL) AS queued,"
             " count(*) FILTER (WHERE a.status = 'completed') AS done,"
-            " count(*) FILTER (WHERE a.status IN ('failed', 'superseded')) AS failed"
+            " count(*) FILTER (WHERE a.status IN ('failed', 'superseded', 'cancelled')) AS failed"
             " FROM regrade_batches b JOIN grading_configs c ON c.id = b.config_id"
             " LEFT JOIN regrade_items i ON i.batch_id = b.id"
             " LEFT JOIN attempts a ON a.submission_id = i.submission_id AND a.attempt = i.attempt"
@@ -435,6 +436,9 @@ class IntakeUnitOfWork:
             attempt,
         )
         return round_
+
+    async def add_job(self, job: NewJob) -> None:
+        await add_job(self.connection, job)
 
     async def add_messages(self, messages: Outgoing) -> None:
         """Outbox rows: the relay publishes them once this transaction has committed."""

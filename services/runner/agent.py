@@ -1,0 +1,259 @@
+"""The agent loop: poll, claim, download, run the job's steps, report, complete.
+
+Each of `concurrency` workers long-polls for a job and runs it. While a job runs, a
+heartbeat extends its lease (and hears a cancel), and a flusher sends the log about once
+a second. A 409 on any call means the claim is lost: the work stops and nothing more is
+reported. On SIGTERM the agent stops claiming, lets running jobs finish for a grace
+period, gives back the ones that did not, and exits.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from contracts.messages import StepRequest, utcnow
+from contracts.runner import ClaimedJob, JobOutcome
+from contracts.steps import StepName, StepStatus
+from services.inprocess import InProcessOptions, step_table
+from services.runner.client import (
+    Backoff,
+    ClaimLost,
+    RunnerClient,
+    RunnerRejected,
+    ServerUnavailable,
+)
+from services.runner.logbook import LogBook
+from services.sandbox.backends.base import SandboxBackend
+from services.sandbox.handlers import owner_of
+from shared.db.blobs import MemoryBlobStore
+from shared.pipeline import Executed, StepTable, chain, execute_step, internal_error
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    labels: list[str] | None = None
+    concurrency: int = 1
+    poll_wait_s: float = 20.0
+    heartbeat_s: float = 10.0
+    log_every_s: float = 1.0
+    shutdown_grace_s: float = 60.0
+
+
+class Agent:
+    def __init__(
+        self,
+        client: RunnerClient,
+        backend: SandboxBackend,
+        options: AgentOptions,
+        steps: InProcessOptions | None = None,
+    ) -> None:
+        self.client = client
+        self.backend = backend
+        self.options = options
+        self.steps = steps or InProcessOptions()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve jobs until `stop` is set; returns once every worker has let go."""
+        count = self.options.concurrency
+        workers = [asyncio.create_task(self._work(stop)) for _ in range(count)]
+        await asyncio.gather(*workers)
+
+    async def _work(self, stop: asyncio.Event) -> None:
+        backoff = Backoff(cap_s=30.0)
+        while not stop.is_set():
+            try:
+                job = await _unless_stopped(
+                    self.client.request_job(self.options.poll_wait_s, self.options.labels), stop
+                )
+            except ServerUnavailable as error:
+                log.warning("runner API unavailable", error=str(error))
+                await _sleep_unless_stopped(backoff.next_delay(), stop)
+                continue
+            except RunnerRejected as error:
+                log.error("the server refused this runner", error=str(error))
+                stop.set()
+                return
+            backoff.reset()
+            if job is not None:
+                await JobRun(self, job).run(stop)
+
+
+class JobRun:
+    """One claimed job, from download to completion (or to its claim's loss)."""
+
+    def __init__(self, agent: Agent, job: ClaimedJob) -> None:
+        self.agent, self.job, self.client = agent, job, agent.client
+        self.book = LogBook()
+        self.sent = 0
+        self.lost = False
+        self.cancelled = False
+        self.work: asyncio.Task[tuple[JobOutcome, StepRequest | None]] | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        job = self.job
+        structlog.contextvars.bind_contextvars(job_id=job.id, submission_id=job.submission_id)
+        log.info("job claimed", claim=job.claim, steps=[s.value for s in job.steps])
+        steps = ", ".join(step.value for step in job.steps)
+        self.book.say(
+            f"job {job.id}, claim {job.claim}: submission {job.submission_id}"
+            f" attempt {job.attempt}, steps {steps}"
+        )
+        self.work = asyncio.create_task(self._steps())
+        helpers = [asyncio.create_task(self._beat()), asyncio.create_task(self._flush_often())]
+        try:
+            await self._until_done_or_stopped(stop)
+        finally:
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self._release_sandbox()
+        await self._finish()
+
+    async def _until_done_or_stopped(self, stop: asyncio.Event) -> None:
+        assert self.work is not None
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({self.work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not self.work.done():  # shutting down: a grace period, then give it back
+            await asyncio.wait({self.work}, timeout=self.agent.options.shutdown_grace_s)
+        stopping.cancel()
+        if not self.work.done():
+            self.work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.work
+
+    async def _finish(self) -> None:
+        """Report how the job ended, unless its claim was lost."""
+        assert self.work is not None
+        if self.lost:
+            log.warning("claim lost: the job is someone else's now; nothing reported")
+            return
+        try:
+            if self.cancelled:
+                self.book.say("cancelled by course staff: the program was stopped")
+                await self._flush()
+                await self.client.complete(self.job, "cancelled", None)
+            elif self.work.cancelled():
+                self.book.say("the runner is shutting down: the job goes back to the queue")
+                await self._flush()
+                await self.client.give_back(self.job)
+            elif (error := self.work.exception()) is not None:
+                self.book.say(f"the runner failed: {type(error).__name__}: {error}")
+                await self._flush()
+                await self.client.complete(self.job, "failed", None, detail=type(error).__name__)
+            else:
+                outcome, following = self.work.result()
+                self.book.say(f"job {outcome}")
+                await self._flush()
+                await self.client.complete(self.job, outcome, following)
+            log.info("job ended")
+        except ClaimLost:
+            log.warning("claim lost before the job could be reported")
+        except (ServerUnavailable, RunnerRejected) as error:
+            log.error("job could not be reported; its lease will run out", error=str(error))
+
+    async def _steps(self) -> tuple[JobOutcome, StepRequest | None]:
+        """Run the job's steps in order, reporting each; the outcome and the next
+        step's request for the services when the plan goes on past the job."""
+        blobs = MemoryBlobStore()
+        request = await self._download(blobs)
+        table = step_table(self.agent.backend, blobs, self.agent.steps)
+        step: StepName | None = self.job.steps[0]
+        while step is not None and step in self.job.steps:
+            executed = await _run_step(table, request, step)
+            self.book.step(executed.result)
+            await self.client.report_step(self.job, executed.result)
+            if executed.result.status is StepStatus.FAIL:
+                return "failed", None
+            step, request = executed.next_step, executed.next_request or request
+        return "succeeded", request if step is not None else None
+
+    async def _download(self, blobs: MemoryBlobStore) -> StepRequest:
+        request = self.job.request
+        files = await self.client.files(self.job, "code")
+        manifest = await blobs.put_many(files)
+        if manifest != request.submission.manifest:
+            raise RuntimeError("the downloaded code does not match the job's manifest")
+        self.book.say(f"downloaded {len(files)} file(s) of the submission")
+        return request
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.agent.options.heartbeat_s)
+            try:
+                answer = await self.client.heartbeat(self.job)
+            except ClaimLost:
+                self._stop_work(lost=True)
+                return
+            except (ServerUnavailable, RunnerRejected) as error:
+                log.warning("heartbeat failed", error=str(error))
+                continue
+            if answer.cancel:
+                self._stop_work(lost=False)
+                return
+
+    def _stop_work(self, lost: bool) -> None:
+        self.lost, self.cancelled = lost, not lost
+        if self.work is not None:
+            self.work.cancel()
+
+    async def _flush_often(self) -> None:
+        while True:
+            await asyncio.sleep(self.agent.options.log_every_s)
+            with contextlib.suppress(ServerUnavailable):
+                await self._flush()
+
+    async def _flush(self) -> None:
+        """Send the log the server does not have yet (from the length it says it has)."""
+        while self.sent < len(self.book.data) and not self.lost:
+            chunk = bytes(self.book.data[self.sent :])
+            try:
+                stored = await self.client.append_log(self.job, self.sent, chunk)
+            except ClaimLost:
+                self._stop_work(lost=True)
+                return
+            self.sent = min(len(self.book.data), stored)
+
+    async def _release_sandbox(self) -> None:
+        with contextlib.suppress(Exception):  # the container is removed with its lease
+            owner = owner_of(self.job.submission_id, self.job.attempt)
+            await self.agent.backend.release_owner(owner)
+
+
+async def _run_step(table: StepTable, request: StepRequest, step: StepName) -> Executed:
+    started: datetime = utcnow()
+    try:
+        return await execute_step(table, request, step)
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # a crash is a failed step, reported like any other
+        log.exception("step crashed", step=step.value)
+        return chain(request, step, internal_error(step, error), started)
+
+
+async def _unless_stopped(
+    call: Coroutine[Any, Any, ClaimedJob | None], stop: asyncio.Event
+) -> ClaimedJob | None:
+    """The call's answer; None when the agent began to stop first (the call is dropped)."""
+    task = asyncio.create_task(call)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not task.done():
+        task.cancel()
+        return None
+    return task.result()
+
+
+async def _sleep_unless_stopped(delay_s: float, stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay_s)
+
+
+__all__ = ["Agent", "AgentOptions"]
