@@ -420,6 +420,12 @@ def runner_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _agent_namespace() -> str:
+    """Its own, so two agents on one engine never take each other's for leftovers."""
+    shared = os.environ.get("AUTOGRADER_NAMESPACE", "autograder")
+    return f"{shared}-runner-{uuid.uuid4().hex[:8]}"
+
+
 async def _serve_jobs(args: argparse.Namespace, token: str, labels: list[str] | None) -> None:
     from services.runner.agent import Agent, AgentOptions
     from services.runner.client import RunnerClient
@@ -437,7 +443,7 @@ async def _serve_jobs(args: argparse.Namespace, token: str, labels: list[str] | 
         pools = SandboxSettings().pool_sizes
     settings = SandboxSettings(
         backend=args.sandbox,
-        namespace=f"runner-{uuid.uuid4().hex[:12]}",
+        namespace=_agent_namespace(),
         metrics_log_interval_s=0,
         pool_sizes=pools,
     )

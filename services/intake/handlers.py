@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from standardwebhooks.webhooks import WebhookVerificationError
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from contracts.api import (
     Accepted,
@@ -946,6 +947,12 @@ async def _rate_limited(request: Request, error: Exception) -> JSONResponse:
     return response
 
 
+async def _client_gone(request: Request, error: Exception) -> JSONResponse:
+    """The client hung up mid-request (a runner cancelling a call): nothing to answer."""
+    log.info("client disconnected", route=request.url.path)
+    return problem_response(400, "Client disconnected", "the client closed the request", [])
+
+
 class NotReady(Exception):
     """A dependency is down: GET /ready answers 503 (a probe's body says which)."""
 
@@ -994,6 +1001,7 @@ def api() -> FastAPI:
     for down in (*DEPENDENCY_DOWN, NotReady):
         app.add_exception_handler(down, _dependency_down)
     app.add_exception_handler(RateLimited, _rate_limited)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected_error)
     app.openapi = lambda: contract_openapi(app)  # type: ignore[method-assign]
     return app

@@ -174,17 +174,14 @@ async def list_jobs(
     response_model=ClaimedJob,
     responses={204: {"description": "no job within wait_s"}, **problem_responses(401, 403, 422)},
 )
-async def request_job(
-    body: JobRequestIn, store: StoreDep, runner: RunnerDep, response: Response
-) -> ClaimedJob | None:
+async def request_job(body: JobRequestIn, store: StoreDep, runner: RunnerDep) -> Any:
     """Long poll: claim the oldest job this runner can serve, waiting up to `wait_s`."""
     runner = _narrowed(runner, body.labels)
     await store.beat(runner, None)
     deadline = asyncio.get_running_loop().time() + body.wait_s
     while (claimed := await store.claim(runner, None)) is None:
         if asyncio.get_running_loop().time() >= deadline:
-            response.status_code = 204
-            return None
+            return Response(status_code=204)
         await asyncio.sleep(POLL_S)
     return _claimed(*claimed)
 

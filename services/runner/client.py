@@ -49,9 +49,7 @@ class Backoff:
 
 
 class RunnerClient:
-    def __init__(
-        self, url: str, token: str, version: str, retry_for_s: float = 120.0
-    ) -> None:
+    def __init__(self, url: str, token: str, version: str, retry_for_s: float = 120.0) -> None:
         self._http = httpx.AsyncClient(
             base_url=url.rstrip("/") + "/api/v1/runner",
             headers={
