@@ -334,6 +334,13 @@ def _add_runner_command(commands: "argparse._SubParsersAction[argparse.ArgumentP
         default="docker",
         help="where student code runs: docker containers (default) or local processes",
     )
+    runner.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long running jobs may finish before they are given back",
+    )
 
 
 def _add_grade_command(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -412,6 +419,8 @@ def runner_command(args: argparse.Namespace) -> int:
         _fail(f"--url must start with http:// or https://, not {args.url!r}")
     if args.concurrency < 1:
         _fail("--concurrency must be at least 1")
+    if args.shutdown_grace < 0:
+        _fail("--shutdown-grace must not be negative")
     labels = [label.strip() for label in args.labels.split(",")] if args.labels else None
     if labels is not None and not all(labels):
         _fail("--labels has an empty label")
@@ -452,7 +461,9 @@ async def _serve_jobs(args: argparse.Namespace, token: str, labels: list[str] | 
     except SandboxError as error:
         _fail(str(error))
     client = RunnerClient(args.url, token, _version())
-    options = AgentOptions(labels=labels, concurrency=args.concurrency)
+    options = AgentOptions(
+        labels=labels, concurrency=args.concurrency, shutdown_grace_s=args.shutdown_grace
+    )
     try:
         await Agent(client, backend, options, _in_process_options()).run(stop)
     finally:

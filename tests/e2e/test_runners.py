@@ -429,3 +429,36 @@ async def test_a_job_whose_runners_keep_vanishing_fails_not_the_students_fault(
     assert execution["failed_at_step"] == "SANDBOX"
     assert execution["steps"][-1]["error_details"]["error_type"] == "runner_lost"
     assert "not a problem with your code" in failed["feedback"]
+
+
+async def test_a_stopping_agent_gives_its_job_back_and_another_grades_it(
+    stack: httpx.AsyncClient, agents: Agents, demo_config: dict[str, Any]
+) -> None:
+    config_id = await runner_config(stack, demo_config, [])
+    leaving = agents.start((await register(stack, "leaving", []))["token"], "--shutdown-grace", "1")
+    slow = {"main.py": "import time\ntime.sleep(4)\n" + demo_files("python-right")["main.py"]}
+    submission_id = await submit(stack, config_id, "t1", slow)
+
+    async def grading() -> bool:
+        rows = await database_rows(
+            "SELECT count(*) AS n FROM step_events"
+            " WHERE submission_id = $1 AND step = 'PRE_FLIGHT'",
+            submission_id,
+        )
+        return bool(rows[0]["n"] == 1)
+
+    await eventually(grading, timeout_s=120)
+    leaving.send_signal(signal.SIGTERM)
+    exit_code = await asyncio.to_thread(leaving.wait, 30)
+    given_back = (await database_rows("SELECT state, claims FROM runner_jobs"))[0]
+    agents.start((await register(stack, "staying", []))["token"])
+    graded = await wait_terminal(stack, submission_id, timeout_s=180)
+
+    assert exit_code == 0
+    assert (given_back["state"], given_back["claims"]) == ("pending", 1)
+    assert graded["status"] == "completed"
+    assert graded["final_score"] == 100.0
+    logs = (await stack.get(f"/api/v1/submissions/{submission_id}/logs")).json()
+    claims = logs["jobs"][0]["claims"]
+    assert "goes back to the queue" in claims[0]["log"]
+    assert [claim["runner_name"] for claim in claims] == ["leaving", "staying"]
