@@ -37,6 +37,7 @@ chaos: install services sandbox-images
 bench: install services sandbox-images
 	$(PY) -m deploy.bench.bench
 	$(PY) -m deploy.bench.sandbox_bench
+	$(PY) -m deploy.bench.runner_bench
 
 contracts: install
 	$(PY) -m services.contract_docs

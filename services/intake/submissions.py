@@ -279,6 +279,8 @@ async def start_attempt(
     """In the accepting transaction: the messages that start the attempt, and its runner
     job when a pull runner runs its sandbox steps."""
     await unit.add_messages(outgoing(submission_id, manifest, new, first, topology))
+    if new.attempt > 1:  # a regrade: the older attempts' runner jobs stop
+        await unit.stop_older_jobs(submission_id, new.attempt)
     job = runner_job(submission_id, manifest, new, first)
     if job is not None:
         await unit.add_job(job)

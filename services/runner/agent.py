@@ -58,12 +58,14 @@ class Agent:
         self.backend = backend
         self.options = options
         self.steps = steps or InProcessOptions()
+        self.jobs_run = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve jobs until `stop` is set; returns once every worker has let go."""
         count = self.options.concurrency
         workers = [asyncio.create_task(self._work(stop)) for _ in range(count)]
         await asyncio.gather(*workers)
+        log.info("runner stopped", jobs=self.jobs_run, requests=self.client.requests)
 
     async def _work(self, stop: asyncio.Event) -> None:
         backoff = Backoff(cap_s=30.0)
@@ -82,6 +84,7 @@ class Agent:
                 return
             backoff.reset()
             if job is not None:
+                self.jobs_run += 1
                 await JobRun(self, job).run(stop)
 
 

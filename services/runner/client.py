@@ -60,6 +60,7 @@ class RunnerClient:
         )
         self.version = version
         self.retry_for_s = retry_for_s
+        self.requests = 0  # sent, retries included: the protocol's cost (make bench)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -123,6 +124,7 @@ class RunnerClient:
             headers["X-Job-Token"] = job.job_token
 
         async def send() -> httpx.Response:
+            self.requests += 1
             return await self._http.request(method, path, headers=headers, **kwargs)
 
         response = await (self._retrying(send) if retry else _once(send))

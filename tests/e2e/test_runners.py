@@ -462,3 +462,27 @@ async def test_a_stopping_agent_gives_its_job_back_and_another_grades_it(
     claims = logs["jobs"][0]["claims"]
     assert "goes back to the queue" in claims[0]["log"]
     assert [claim["runner_name"] for claim in claims] == ["leaving", "staying"]
+
+
+async def test_a_regrade_makes_a_new_job_and_keeps_the_old_ones_log(
+    stack: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    config_id = await runner_config(stack, demo_config, [])
+    runner = await register(stack, "regrader", [])
+    submission_id = await submit(stack, config_id, "g2", demo_files("python-right"))
+    async with as_runner(stack, runner["token"]) as client:
+        first = await claim_first_job(client)
+        headers = {**job_headers(first), "Content-Range": "bytes 0-5"}
+        await client.patch(f"/jobs/{first['id']}/log", content=b"first\n", headers=headers)
+        regraded = await stack.post(f"/api/v1/submissions/{submission_id}/regrade", json={})
+        told = await client.post(
+            "/heartbeat", json={"job_id": first["id"]}, headers=job_headers(first)
+        )
+        offered = (await client.get("/jobs")).json()
+    logs = (await stack.get(f"/api/v1/submissions/{submission_id}/logs")).json()
+
+    assert regraded.status_code == 202, regraded.text
+    assert told.json()["cancel"] is True  # the superseded attempt's runner stops
+    assert [(job["submission_id"], job["attempt"]) for job in offered] == [(submission_id, 2)]
+    assert [job["attempt"] for job in logs["jobs"]] == [1, 2]
+    assert logs["jobs"][0]["claims"][0]["log"] == "first\n"

@@ -14,7 +14,7 @@ from contracts.config import GradingConfig, GradingConfigIn
 from contracts.messages import Envelope, StepResult
 from contracts.sandbox import Manifest
 from contracts.steps import PipelineStatus, StepName
-from services.intake.adapters.runner_jobs import NewJob, add_job
+from services.intake.adapters.runner_jobs import NewJob, add_job, stop_older_jobs
 from shared.db import Connection
 from shared.db.blobs import PostgresBlobStore
 from shared.db.outbox import enqueue
@@ -439,6 +439,9 @@ class IntakeUnitOfWork:
 
     async def add_job(self, job: NewJob) -> None:
         await add_job(self.connection, job)
+
+    async def stop_older_jobs(self, submission_id: int, attempt: int) -> None:
+        await stop_older_jobs(self.connection, submission_id, attempt)
 
     async def add_messages(self, messages: Outgoing) -> None:
         """Outbox rows: the relay publishes them once this transaction has committed."""

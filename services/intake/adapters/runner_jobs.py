@@ -88,6 +88,19 @@ async def add_job(connection: Connection, job: NewJob) -> None:
     )
 
 
+async def stop_older_jobs(connection: Connection, submission_id: int, attempt: int) -> None:
+    """A newer attempt supersedes the older ones: a job of theirs still waiting ends, a
+    running one's runner hears a cancel at its next heartbeat."""
+    await connection.execute(
+        "UPDATE runner_jobs SET cancel_requested = true,"
+        " state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END,"
+        " finished_at = CASE WHEN state = 'pending' THEN now() ELSE finished_at END"
+        " WHERE submission_id = $1 AND attempt < $2 AND state IN ('pending', 'running')",
+        submission_id,
+        attempt,
+    )
+
+
 class RunnerStore:
     def __init__(self, pool: asyncpg.Pool, policy: JobPolicy) -> None:
         self.pool = pool
