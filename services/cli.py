@@ -425,7 +425,9 @@ def runner_command(args: argparse.Namespace) -> int:
     if labels is not None and not all(labels):
         _fail("--labels has an empty label")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_jobs(args, token, labels))
+        if not asyncio.run(_serve_jobs(args, token, labels)):
+            print("autograder runner: the server refused this runner's token", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -435,7 +437,8 @@ def _agent_namespace() -> str:
     return f"{shared}-runner-{uuid.uuid4().hex[:8]}"
 
 
-async def _serve_jobs(args: argparse.Namespace, token: str, labels: list[str] | None) -> None:
+async def _serve_jobs(args: argparse.Namespace, token: str, labels: list[str] | None) -> bool:
+    """Serve until stopped; False when the server refused the runner's token."""
     from services.runner.agent import Agent, AgentOptions
     from services.runner.client import RunnerClient
     from services.sandbox.backends.base import SandboxError
@@ -464,8 +467,10 @@ async def _serve_jobs(args: argparse.Namespace, token: str, labels: list[str] | 
     options = AgentOptions(
         labels=labels, concurrency=args.concurrency, shutdown_grace_s=args.shutdown_grace
     )
+    agent = Agent(client, backend, options, _in_process_options())
     try:
-        await Agent(client, backend, options, _in_process_options()).run(stop)
+        await agent.run(stop)
+        return not agent.rejected
     finally:
         await client.close()
         await backend.close()

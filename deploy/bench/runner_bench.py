@@ -143,9 +143,11 @@ def report(figures: Figures) -> str:
         [
             f"Pull runners against the services ({service['submissions']} submissions each,"
             " same machine, same run)",
-            f"  {'services (sandbox pool of 2)':<31}{service['throughput_per_s']:.2f} submissions/s"
+            f"  {'services (sandbox pool of 2)':<31}"
+            f"{service['throughput_per_s']:.2f} submissions/s"
             f"  ({service['completed']} completed, p50 {service['latency_ms']['p50']:.0f} ms)",
-            f"  {f'{AGENTS} runner agents (1 each)':<31}{runner['throughput_per_s']:.2f} submissions/s"
+            f"  {f'{AGENTS} runner agents (1 each)':<31}"
+            f"{runner['throughput_per_s']:.2f} submissions/s"
             f"  ({runner['completed']} completed, p50 {runner['latency_ms']['p50']:.0f} ms)",
             f"  runners / services throughput  {ratio:.2f}",
             f"  claim -> first step start      mean {first['mean']:.0f} ms,"

@@ -59,6 +59,7 @@ class Agent:
         self.options = options
         self.steps = steps or InProcessOptions()
         self.jobs_run = 0
+        self.rejected = False  # the server refused this runner's token: nothing to do
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve jobs until `stop` is set; returns once every worker has let go."""
@@ -80,6 +81,7 @@ class Agent:
                 continue
             except RunnerRejected as error:
                 log.error("the server refused this runner", error=str(error))
+                self.rejected = True
                 stop.set()
                 return
             backoff.reset()

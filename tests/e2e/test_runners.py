@@ -486,3 +486,15 @@ async def test_a_regrade_makes_a_new_job_and_keeps_the_old_ones_log(
     assert [(job["submission_id"], job["attempt"]) for job in offered] == [(submission_id, 2)]
     assert [job["attempt"] for job in logs["jobs"]] == [1, 2]
     assert logs["jobs"][0]["claims"][0]["log"] == "first\n"
+
+
+async def test_an_agent_with_a_revoked_token_exits_with_an_error(
+    stack: httpx.AsyncClient, agents: Agents
+) -> None:
+    runner = await register(stack, "retired", [])
+    await stack.delete(f"/api/v1/runners/{runner['id']}")
+
+    refused = agents.start(runner["token"], "--sandbox", "local")
+    exit_code = await asyncio.to_thread(refused.wait, 60)
+
+    assert exit_code == 1
