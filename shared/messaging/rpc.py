@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import aio_pika
+import aio_pika.exceptions
+import aiormq.exceptions
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
@@ -25,6 +27,19 @@ ReplyHandler = Callable[[Envelope], Awaitable[Envelope]]
 
 class RpcTimeout(TransientError, PlatformFailure, TimeoutError):
     """The server did not answer in time."""
+
+
+class RpcUnavailable(TransientError, PlatformFailure, ConnectionError):
+    """The broker connection is down (a restart): the call was not sent. A platform
+    failure, never the student's: the step is tried again once the broker is back."""
+
+
+# What publishing raises while the connection or its channel is gone.
+BROKER_DOWN: tuple[type[Exception], ...] = (
+    aio_pika.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+)
 
 
 class RpcClient:
@@ -60,6 +75,8 @@ class RpcClient:
         try:
             await self._channel.default_exchange.publish(message, routing_key=self.queue_name)
             return await asyncio.wait_for(future, timeout_s)
+        except BROKER_DOWN as error:
+            raise RpcUnavailable(f"the broker is unreachable: {error!r}") from error
         except TimeoutError as error:
             raise RpcTimeout(f"no reply from {self.queue_name} within {timeout_s:.0f}s") from error
         finally:

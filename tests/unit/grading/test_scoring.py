@@ -9,7 +9,7 @@ from contracts.results import ResultTree
 from contracts.sandbox import Verdict
 from shared.grading.criteria import build_tree
 from shared.grading.scoring import focus, grade, run_tests, score_tree, score_vector
-from shared.messaging.rpc import RpcTimeout
+from shared.messaging.rpc import RpcTimeout, RpcUnavailable
 from shared.sandbox_client import SandboxLost
 from tests.unit.grading.fakes import FakeRunner, check, context, ran, scored
 
@@ -183,7 +183,11 @@ async def test_run_tests_turns_a_crashing_test_function_into_an_error_verdict() 
 
 @pytest.mark.parametrize(
     "lost",
-    [SandboxLost("no live lease 'x'", "LeaseNotFound"), RpcTimeout("no reply within 31s")],
+    [
+        SandboxLost("no live lease 'x'", "LeaseNotFound"),
+        RpcTimeout("no reply within 31s"),
+        RpcUnavailable("the broker is unreachable"),
+    ],
 )
 async def test_a_lost_sandbox_fails_the_step_instead_of_grading_the_student_zero(
     lost: Exception,
