@@ -498,3 +498,105 @@ async def test_an_agent_with_a_revoked_token_exits_with_an_error(
     exit_code = await asyncio.to_thread(refused.wait, 60)
 
     assert exit_code == 1
+
+
+async def test_a_job_past_its_deadline_fails_not_the_students_fault(
+    stack: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    config_id = await runner_config(stack, demo_config, [])
+    submission_id = await submit(stack, config_id, "d1", demo_files("python-right"))
+    # Nobody serves it; its hour (the least a config may give is a minute) is up now.
+    await database_rows(
+        "UPDATE runner_jobs SET deadline = now() WHERE submission_id = $1", submission_id
+    )
+
+    failed = await wait_terminal(stack, submission_id, timeout_s=60)
+
+    details = failed["pipeline_execution"]["steps"][-1]["error_details"]
+    assert failed["status"] == "failed"
+    assert details["error_type"] == "runner_lost"
+    assert "deadline" in details["detail"]
+
+
+async def test_following_a_jobs_log_streams_it_as_it_grows(
+    stack: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    config_id = await runner_config(stack, demo_config, [])
+    runner = await register(stack, "streamer", [])
+    submission_id = await submit(stack, config_id, "s1", demo_files("python-right"))
+    received: list[tuple[str, dict[str, Any]]] = []
+
+    async def follow() -> None:
+        url = f"/api/v1/submissions/{submission_id}/logs"
+        async with stack.stream("GET", url, params={"follow": "true"}) as response:
+            event = ""
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    event = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    received.append((event, json.loads(line.removeprefix("data: "))))
+
+    async with as_runner(stack, runner["token"]) as client:
+        job = await claim_first_job(client)
+        following = asyncio.create_task(follow())
+        sent = 0
+        for piece in (b"compiling\n", b"test 1 passed\n"):
+            headers = {**job_headers(job), "Content-Range": f"bytes {sent}-{sent + len(piece) - 1}"}
+            await client.patch(f"/jobs/{job['id']}/log", content=piece, headers=headers)
+            sent += len(piece)
+            await asyncio.sleep(1)
+        await client.put(
+            f"/jobs/{job['id']}/complete", json={"outcome": "failed"}, headers=job_headers(job)
+        )
+        await asyncio.wait_for(following, 30)
+
+    text = "".join(data["text"] for event, data in received if event == "log")
+    assert text == "compiling\ntest 1 passed\n"
+    assert len([event for event, _ in received if event == "log"]) == 2  # as it grew
+    assert received[-1] == ("end", {"job_id": job["id"], "state": "failed"})
+
+
+async def test_an_agent_that_lost_its_claim_reports_nothing_more(
+    stack: httpx.AsyncClient, agents: Agents, demo_config: dict[str, Any]
+) -> None:
+    config_id = await runner_config(stack, demo_config, [])
+    frozen = agents.start((await register(stack, "frozen", []))["token"])
+    thief = await register(stack, "thief", [])
+    slow = {"main.py": "import time\ntime.sleep(3)\n" + demo_files("python-right")["main.py"]}
+    submission_id = await submit(stack, config_id, "z1", slow)
+
+    async def grading() -> bool:
+        rows = await database_rows(
+            "SELECT claims FROM runner_jobs WHERE submission_id = $1", submission_id
+        )
+        return bool(rows and rows[0]["claims"] == 1)
+
+    await eventually(grading, timeout_s=60)
+    frozen.send_signal(signal.SIGSTOP)  # a machine that hangs: no heartbeat
+    try:
+        await asyncio.sleep(LEASE_S + 1)
+        async with as_runner(stack, thief["token"]) as client:
+            stolen = await claim_first_job(client)
+            frozen.send_signal(signal.SIGCONT)
+            for _ in range(LEASE_S * 3):  # the thief keeps its claim while the agent wakes
+                await client.post(
+                    "/heartbeat", json={"job_id": stolen["id"]}, headers=job_headers(stolen)
+                )
+                await asyncio.sleep(1)
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    job = (
+        await database_rows(
+            "SELECT state, claims FROM runner_jobs WHERE submission_id = $1", submission_id
+        )
+    )[0]
+    late = await database_rows(
+        "SELECT step FROM runner_job_steps s JOIN runner_jobs j ON j.id = s.job_id"
+        " WHERE j.submission_id = $1 AND s.claim = 1 AND s.reported_at > j.claimed_at",
+        submission_id,
+    )
+
+    assert stolen["claim"] == 2
+    assert (job["state"], job["claims"]) == ("running", 2)  # the thief's, not completed
+    assert late == []  # nothing from the first claim after the job was claimed again
+    assert frozen.poll() is None  # the agent goes on serving other jobs
