@@ -147,12 +147,12 @@ def grade(args: argparse.Namespace) -> int:
     if not files:
         _fail(f"no files in {root}")
     language = pick_language(args, config, files)
-    response = asyncio.run(_grade_and_close(files, config, language, args.sandbox))
+    response = asyncio.run(grade_and_close(files, config, language, args.sandbox))
     print(json.dumps(response, indent=2) if args.json else human_report(response))
     return 0 if response["status"] == "completed" else 1
 
 
-async def _grade_and_close(
+async def grade_and_close(
     files: dict[str, bytes], config: GradingConfigIn, language: str, sandbox: str = "auto"
 ) -> dict[str, Any]:
     from services.inprocess import grade_files
@@ -160,7 +160,7 @@ async def _grade_and_close(
     from services.sandbox.backends.choose import open_backend
     from services.sandbox.settings import SandboxSettings
 
-    options = _in_process_options()
+    options = in_process_options()
 
     # One warm container, of the language graded, is all one submission needs; a
     # namespace of its own keeps concurrent runs from taking each other for leftovers.
@@ -180,7 +180,7 @@ async def _grade_and_close(
         await backend.close()
 
 
-def _in_process_options() -> "InProcessOptions":
+def in_process_options() -> "InProcessOptions":
     """The settings the steps read, from the environment, checked before grading."""
     from services.grading.settings import GradingSettings
     from services.inprocess import InProcessOptions
@@ -311,6 +311,9 @@ def parser() -> argparse.ArgumentParser:
     )
     _add_grade_command(commands)
     _add_runner_command(commands)
+    commands.add_parser(
+        "action", help="grade this repository as the GitHub Action (reads INPUT_* and GITHUB_*)"
+    )
     return root
 
 
@@ -407,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
         return token_command(args, _settings(CommonSettings))
     if args.command == "runner":
         return runner_command(args)
+    if args.command == "action":
+        from services.action.run import main as action_main
+
+        return action_main()
     return grade(args)
 
 
@@ -467,7 +474,7 @@ async def _serve_jobs(args: argparse.Namespace, token: str, labels: list[str] | 
     options = AgentOptions(
         labels=labels, concurrency=args.concurrency, shutdown_grace_s=args.shutdown_grace
     )
-    agent = Agent(client, backend, options, _in_process_options())
+    agent = Agent(client, backend, options, in_process_options())
     try:
         await agent.run(stop)
         return not agent.rejected
