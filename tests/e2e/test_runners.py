@@ -3,6 +3,7 @@
 a test plays a runner itself (a claim it lets lapse, two claims at once)."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -142,6 +143,34 @@ def job_headers(job: dict[str, Any]) -> dict[str, str]:
     return {"X-Job-Token": job["job_token"]}
 
 
+async def lease_lapsed(job_id: int) -> None:
+    """Until the job's lease has run out (its holder sent no heartbeat)."""
+
+    async def lapsed() -> bool:
+        rows = await database_rows(
+            "SELECT lease_expires_at < now() AS lapsed FROM runner_jobs WHERE id = $1", job_id
+        )
+        return bool(rows[0]["lapsed"])
+
+    await eventually(lapsed, timeout_s=30)
+
+
+@contextlib.asynccontextmanager
+async def keeping_claim(client: httpx.AsyncClient, job: dict[str, Any]) -> AsyncIterator[None]:
+    """Heartbeats for `job` every second while the block runs, as a live runner would."""
+
+    async def beat() -> None:
+        while True:
+            await client.post("/heartbeat", json={"job_id": job["id"]}, headers=job_headers(job))
+            await asyncio.sleep(1)
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+
+
 @pytest.mark.parametrize("stack", [30], indirect=True)
 async def test_twenty_submissions_through_two_agents_are_each_graded_once(
     stack: httpx.AsyncClient, agents: Agents, demo_config: dict[str, Any]
@@ -240,7 +269,7 @@ async def test_a_lapsed_claims_late_calls_get_409(
         as_runner(stack, second["token"]) as quick,
     ):
         stale = await claim_first_job(slowpoke)
-        await asyncio.sleep(LEASE_S + 0.5)  # no heartbeat: the lease runs out
+        await lease_lapsed(stale["id"])  # no heartbeat: the lease runs out
         fresh = await claim_first_job(quick)
         job_id = stale["id"]
 
@@ -419,8 +448,8 @@ async def test_a_job_whose_runners_keep_vanishing_fails_not_the_students_fault(
     submission_id = await submit(stack, config_id, "f1", demo_files("python-right"))
     async with as_runner(stack, runner["token"]) as client:
         for _ in range(3):  # three claims, each left to lapse
-            await claim_first_job(client)
-            await asyncio.sleep(LEASE_S + 0.5)
+            lapsing = await claim_first_job(client)
+            await lease_lapsed(lapsing["id"])
 
     failed = await wait_terminal(stack, submission_id, timeout_s=60)
 
@@ -544,7 +573,7 @@ async def test_following_a_jobs_log_streams_it_as_it_grows(
             headers = {**job_headers(job), "Content-Range": f"bytes {sent}-{sent + len(piece) - 1}"}
             await client.patch(f"/jobs/{job['id']}/log", content=piece, headers=headers)
             sent += len(piece)
-            await asyncio.sleep(1)
+            await eventually(lambda n=sent: streamed(received, n), timeout_s=30)
         await client.put(
             f"/jobs/{job['id']}/complete", json={"outcome": "failed"}, headers=job_headers(job)
         )
@@ -554,6 +583,18 @@ async def test_following_a_jobs_log_streams_it_as_it_grows(
     assert text == "compiling\ntest 1 passed\n"
     assert len([event for event, _ in received if event == "log"]) == 2  # as it grew
     assert received[-1] == ("end", {"job_id": job["id"], "state": "failed"})
+
+
+async def heard_after(runner_name: str, moment: Any) -> bool:
+    """Whether the runner called the server (a heartbeat, a poll) after `moment`."""
+    rows = await database_rows("SELECT last_heartbeat_at FROM runners WHERE name = $1", runner_name)
+    return bool(rows[0]["last_heartbeat_at"] and rows[0]["last_heartbeat_at"] > moment)
+
+
+async def streamed(received: list[tuple[str, dict[str, Any]]], length: int) -> bool:
+    """Whether the follower has received `length` bytes of log."""
+    text = "".join(data["text"] for event, data in received if event == "log")
+    return len(text.encode()) >= length
 
 
 async def test_an_agent_that_lost_its_claim_reports_nothing_more(
@@ -573,16 +614,17 @@ async def test_an_agent_that_lost_its_claim_reports_nothing_more(
 
     await eventually(grading, timeout_s=60)
     frozen.send_signal(signal.SIGSTOP)  # a machine that hangs: no heartbeat
+    job_id = (
+        await database_rows("SELECT id FROM runner_jobs WHERE submission_id = $1", submission_id)
+    )[0]["id"]
     try:
-        await asyncio.sleep(LEASE_S + 1)
+        await lease_lapsed(job_id)
         async with as_runner(stack, thief["token"]) as client:
             stolen = await claim_first_job(client)
-            frozen.send_signal(signal.SIGCONT)
-            for _ in range(LEASE_S * 3):  # the thief keeps its claim while the agent wakes
-                await client.post(
-                    "/heartbeat", json={"job_id": stolen["id"]}, headers=job_headers(stolen)
-                )
-                await asyncio.sleep(1)
+            async with keeping_claim(client, stolen):  # the thief holds it while the agent wakes
+                woke = await database_rows("SELECT now() AS at")
+                frozen.send_signal(signal.SIGCONT)
+                await eventually(lambda: heard_after("frozen", woke[0]["at"]), timeout_s=30)
     finally:
         frozen.send_signal(signal.SIGCONT)
     job = (
