@@ -43,6 +43,17 @@ def pipeline_execution(
     )
 
 
+def tests_of(result_tree: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every test of a result tree (its JSON form), category by category, subjects in order."""
+    found: list[dict[str, Any]] = []
+    nodes = list(result_tree.get("children", {}).values())
+    while nodes:
+        node = nodes.pop(0)
+        found += node.get("tests", [])
+        nodes += node.get("subjects", [])
+    return found
+
+
 def _span_ms(steps: list[StepResult]) -> int:
     if not steps:
         return 0

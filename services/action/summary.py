@@ -6,6 +6,8 @@ summary is Markdown that GitHub renders; it must show as text."""
 import html
 from typing import Any
 
+from shared.execution import tests_of
+
 
 def job_summary(response: dict[str, Any]) -> str:
     score = response["final_score"]
@@ -15,7 +17,7 @@ def job_summary(response: dict[str, Any]) -> str:
         f"Status: **{response['status']}**",
         "",
     ]
-    tests = _tests(response.get("result_tree") or {})
+    tests = tests_of(response.get("result_tree") or {})
     if tests:
         lines += ["| test | verdict | score | CPU ms | memory KB |", "|---|---|---|---|---|"]
         lines += [_row(test) for test in tests]
@@ -26,16 +28,6 @@ def job_summary(response: dict[str, Any]) -> str:
     if response.get("feedback"):
         lines += ["### Feedback", "", response["feedback"], ""]
     return "\n".join(lines) + "\n"
-
-
-def _tests(tree: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    nodes = list(tree.get("children", {}).values())
-    while nodes:
-        node = nodes.pop(0)
-        found += node.get("tests", [])
-        nodes += node.get("subjects", [])
-    return found
 
 
 def _row(test: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 from contracts.failures import SetupCommandFailed
 from contracts.messages import StepResult, utcnow
 from contracts.steps import StepName
+from shared.execution import tests_of
 
 OUTPUT_SHOWN = 4000
 
@@ -37,23 +38,13 @@ def _details(result: StepResult) -> list[str]:
         lines += [f"  | {line}" for line in _shown(failed.stdout + failed.stderr)]
         return lines
     if result.step is StepName.GRADE and isinstance(result.output.get("result_tree"), dict):
-        return [_test_line(test) for test in _tests(result.output["result_tree"])]
+        return [_test_line(test) for test in tests_of(result.output["result_tree"])]
     return []
 
 
 def _shown(text: str) -> list[str]:
     cut = text[-OUTPUT_SHOWN:]
     return cut.splitlines()
-
-
-def _tests(tree: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    nodes = list(tree.get("children", {}).values())
-    while nodes:
-        node = nodes.pop(0)
-        found += node.get("tests", [])
-        nodes += node.get("subjects", [])
-    return found
 
 
 def _test_line(test: dict[str, Any]) -> str:
