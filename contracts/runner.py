@@ -8,7 +8,7 @@ from pydantic import Field
 
 from contracts.base import Contract
 from contracts.config import MAX_RUNNER_LABELS, RunnerLabel
-from contracts.messages import StepRequest
+from contracts.messages import StepRequest, StepResult
 from contracts.steps import StepName
 
 JobState = Literal["pending", "running", "succeeded", "failed", "cancelled"]
@@ -76,6 +76,7 @@ class ClaimedJob(Contract):
     )
     job_token: str
     lease_expires_at: datetime
+    lease_s: float = Field(description="how long a heartbeat extends the lease: beat at a third")
     steps: list[StepName]
     request: StepRequest
 
@@ -99,11 +100,14 @@ class StepReported(Contract):
 
 
 class JobCompleteIn(Contract):
-    """PUT /api/v1/runner/jobs/{id}/complete. After the last step succeeded and the plan
-    goes on (FEEDBACK), `next_request` is its step request, with the context the steps
+    """PUT /api/v1/runner/jobs/{id}/complete. `last_result` is the job's last step's
+    result, recorded with the completion in one transaction (a runner that dies between
+    the two leaves no graded job without its next step). After success, when the plan
+    goes on (FEEDBACK), `next_request` is its step request with the context the steps
     handed over; the services then run it."""
 
     outcome: JobOutcome
+    last_result: StepResult | None = None
     next_request: StepRequest | None = None
     detail: str = Field(default="", max_length=2000)
 

@@ -58,6 +58,8 @@ class GitHubApi:
             self.context.repository,
             f"/repos/{self.context.repository}/contents/{FEEDBACK_FILE}",
         )
+        if not self.context.ref.startswith("refs/heads/"):  # a pull request, a tag
+            raise ValueError(f"feedback is committed to branches only, not {self.context.ref}")
         branch = self.context.ref.removeprefix("refs/heads/")
         existing = await self._http.get(path, params={"ref": branch})
         body: dict[str, Any] = {

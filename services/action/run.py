@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import ValidationError
 
 from contracts.config import GradingConfigIn
@@ -171,7 +172,10 @@ def _language(inputs: ActionInputs, config: GradingConfigIn) -> str:
 async def _grade(files: dict[str, bytes], config: GradingConfigIn, language: str) -> dict[str, Any]:
     from services.cli import grade_and_close
 
-    return await grade_and_close(files, config, language)
+    try:
+        return await grade_and_close(files, config, language)
+    except SystemExit:  # no sandbox could be opened (said on stderr): not an input error
+        raise ActionFailed("grading could not start: no sandbox to run the code in") from None
 
 
 def result_payload(inputs: ActionInputs, language: str, response: dict[str, Any]) -> dict[str, Any]:
@@ -221,15 +225,23 @@ async def _deliver(inputs: ActionInputs, response: dict[str, Any]) -> int:
     _write_outputs(inputs, response)
     github = inputs.github
     if inputs.github_token and github.repository and github.run_id:
-        api = GitHubApi(github, inputs.github_token)
-        try:
-            await api.report_points(float(response["final_score"] or 0))
-            if inputs.include_feedback and response["feedback"]:
-                await api.commit_feedback(response["feedback"])
-        finally:
-            await api.close()
+        await _tell_github(inputs, response)
     failed = response["status"] != "completed"
     return 1 if failed and inputs.fail_on_failure else 0
+
+
+async def _tell_github(inputs: ActionInputs, response: dict[str, Any]) -> None:
+    """Classroom points and the feedback file: the grade stands whatever GitHub answers,
+    so a refusal (a read-only token, a pull request's ref) is a warning, not a failure."""
+    api = GitHubApi(inputs.github, inputs.github_token)
+    try:
+        await api.report_points(float(response["final_score"] or 0))
+        if inputs.include_feedback and response["feedback"]:
+            await api.commit_feedback(response["feedback"])
+    except (httpx.HTTPError, KeyError, ValueError) as error:
+        print(f"autograder action: warning: GitHub's API: {error}", file=sys.stderr)
+    finally:
+        await api.close()
 
 
 def _write_outputs(inputs: ActionInputs, response: dict[str, Any]) -> None:
@@ -237,7 +249,7 @@ def _write_outputs(inputs: ActionInputs, response: dict[str, Any]) -> None:
     encoded = base64.b64encode(json.dumps(response).encode()).decode()
     if github.output is not None:
         with github.output.open("a") as output:
-            output.write(f"result={encoded}\ntotal_score={response['final_score']}\n")
+            output.write(f"result={encoded}\ntotal_score={response['final_score'] or 0}\n")
     if github.step_summary is not None:
         with github.step_summary.open("a") as summary:
             summary.write(job_summary(response))

@@ -79,6 +79,7 @@ from services.intake.github import GitHubHook, PushEvent, assignment_for, signat
 from services.intake.live import TERMINAL, LiveEvent, StatusFeed, stream
 from services.intake.logic import (
     BadWebhookPayload,
+    ClaimNoLongerHeld,
     Conflict,
     FileLimits,
     Forbidden,
@@ -916,6 +917,8 @@ async def _domain_error(request: Request, error: Exception) -> JSONResponse:
     response = problem_response(status, title, str(error), errors)
     if isinstance(error, Unauthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="autograder"'
+    if isinstance(error, ClaimNoLongerHeld):
+        response.headers["Claim-Lost"] = "true"
     if isinstance(error, RangeNotSatisfiable):  # as GitLab's trace API: 0-<stored length>
         response.headers["Range"] = f"0-{error.length}"
     return response

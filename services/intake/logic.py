@@ -73,6 +73,11 @@ class Conflict(IntakeError):
     """The request does not fit the resource's state (a delivery of an unfinished run)."""
 
 
+class ClaimNoLongerHeld(Conflict):
+    """Fencing: a runner's call about a job its claim no longer holds (409, with the
+    `Claim-Lost` header so a runner tells it from other conflicts)."""
+
+
 class RangeNotSatisfiable(IntakeError):
     """A runner's log chunk that does not start where the stored log ends (416)."""
 

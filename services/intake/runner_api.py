@@ -60,6 +60,7 @@ from services.intake.deps import (
     json_body_of,
 )
 from services.intake.logic import (
+    ClaimNoLongerHeld,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -107,15 +108,15 @@ RunnerDep = Annotated[RunnerIdentity, Depends(this_runner)]
 
 @contextlib.asynccontextmanager
 async def _held(
-    store: RunnerStore, runner: RunnerIdentity, job_id: int, token: str
+    store: RunnerStore, runner: RunnerIdentity, job_id: int, token: str, ended_too: bool = False
 ) -> AsyncIterator[HeldJob]:
     try:
-        async with store.held(runner, job_id, token) as held:
+        async with store.held(runner, job_id, token, ended_too) as held:
             yield held
     except JobNotFound as error:
         raise NotFound(str(error)) from None
     except LostClaim as error:
-        raise Conflict(f"{error}; stop working on job {job_id}") from None
+        raise ClaimNoLongerHeld(f"{error}; stop working on job {job_id}") from None
 
 
 # --- registering runners (admins) ------------------------------------------------------
@@ -183,7 +184,7 @@ async def request_job(body: JobRequestIn, store: StoreDep, runner: RunnerDep) ->
         if asyncio.get_running_loop().time() >= deadline:
             return Response(status_code=204)
         await asyncio.sleep(POLL_S)
-    return _claimed(*claimed)
+    return _claimed(*claimed, store.policy.lease_s)
 
 
 @runner_api.post(
@@ -196,7 +197,7 @@ async def claim_job(job_id: DbId, store: StoreDep, runner: RunnerDep) -> Claimed
         if await store.job(job_id) is None:
             raise NotFound(f"no runner job with id {job_id}")
         raise Conflict(f"job {job_id} is not claimable: claimed, ended, or not for your labels")
-    return _claimed(*claimed)
+    return _claimed(*claimed, store.policy.lease_s)
 
 
 def _narrowed(runner: RunnerIdentity, labels: list[str] | None) -> RunnerIdentity:
@@ -210,7 +211,7 @@ def _narrowed(runner: RunnerIdentity, labels: list[str] | None) -> RunnerIdentit
     return dataclasses.replace(runner, labels=labels)
 
 
-def _claimed(job: dict[str, Any], token: str) -> ClaimedJob:
+def _claimed(job: dict[str, Any], token: str, lease_s: float) -> ClaimedJob:
     return ClaimedJob(
         id=job["id"],
         submission_id=job["submission_id"],
@@ -218,6 +219,7 @@ def _claimed(job: dict[str, Any], token: str) -> ClaimedJob:
         claim=job["claims"],
         job_token=token,
         lease_expires_at=job["lease_expires_at"],
+        lease_s=lease_s,
         steps=job["steps"],
         request=job_request(job),
     )
@@ -402,7 +404,7 @@ async def complete_job(
 ) -> JobView:
     """End the job; after success the services run what follows (FEEDBACK). Idempotent."""
     body = await json_body_of(request, limits.max_request_bytes, JobCompleteIn)
-    async with _held(store, runner, job_id, token) as held:
+    async with _held(store, runner, job_id, token, ended_too=True) as held:
         await complete(held, body, topology)
     return await _job_view(store, job_id)
 
@@ -414,7 +416,7 @@ async def complete_job(
 )
 async def release_job(job_id: DbId, token: JobToken, store: StoreDep, runner: RunnerDep) -> JobView:
     """Give the job back unfinished (the runner is stopping): another runner claims it."""
-    async with _held(store, runner, job_id, token) as held:
+    async with _held(store, runner, job_id, token, ended_too=True) as held:
         if held.running:
             await held.give_back()
     return await _job_view(store, job_id)

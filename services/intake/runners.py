@@ -66,11 +66,20 @@ async def record_step(held: HeldJob, result: StepResult, topology: Topology) -> 
 
 
 async def complete(held: HeldJob, body: JobCompleteIn, topology: Topology) -> None:
-    """End the job as the runner says; once ended, the same call changes nothing."""
+    """End the job as the runner says; once ended, the same call changes nothing. A job
+    staff cancelled (or a regrade superseded) ends cancelled, sending nothing on."""
     if held.row["state"] != "running":
         if held.row["state"] == body.outcome or held.row["cancel_requested"]:
             return
         raise Conflict(f"this job already ended as {held.row['state']}")
+    if body.last_result is not None:
+        check_step(held.row, body.last_result)
+        if await record_step(held, body.last_result, topology):
+            reported = [*held.row["reported_steps"], body.last_result.step.value]
+            held.row["reported_steps"] = reported
+    if held.row["cancel_requested"]:
+        await held.finish("cancelled", [])
+        return
     outputs: list[Outgoing] = []
     if body.outcome == "succeeded":
         outputs = _after_success(held.row, body.next_request, topology)
@@ -111,8 +120,11 @@ async def _fail_unreported(
     if await held.a_step_failed():
         return
     pending = [StepName(s) for s in job["steps"] if s not in job["reported_steps"]]
-    if not pending:
-        return
+    if not pending:  # graded, but the hand-over to what follows never came: it fails
+        following = next_step(job_request(job).plan, StepName(job["steps"][-1]))
+        if following is None:
+            return  # the plan ended with the job: the tracker has every result
+        pending = [following]
     step = pending[0]
     message = (
         RUNNER_LOST_MESSAGE
@@ -125,20 +137,25 @@ async def _fail_unreported(
 
 
 async def expire_once(store: RunnerStore, topology: Topology) -> int:
-    """End every job whose runners are lost for good, or that passed its deadline."""
+    """End every job whose runners are lost for good, or that passed its deadline; a
+    cancelled one whose runner is gone just ends (the tracker ended its attempt)."""
     async with store.expired() as (connection, jobs):
         for job in jobs:
             held = HeldJob(connection, job, store.policy)
-            reason = RunnerLost(phase="runner", claims=job["claims"], detail=_why_lost(job, store))
-            log.warning("runner job lost", job_id=job["id"], claims=job["claims"])
+            if job["cancel_requested"]:
+                await held.finish("cancelled", [])
+                continue
+            lost = job["claims"] - job["given_back"]
+            reason = RunnerLost(phase="runner", claims=lost, detail=_why_lost(lost, store))
+            log.warning("runner job lost", job_id=job["id"], claims=lost)
             await _fail_unreported(held, topology, reason)
             await held.finish("failed", [])
         return len(jobs)
 
 
-def _why_lost(job: dict[str, Any], store: RunnerStore) -> str:
-    if job["claims"] >= store.policy.max_claims:
-        return f"its runner stopped answering {job['claims']} times"
+def _why_lost(lost_claims: int, store: RunnerStore) -> str:
+    if lost_claims >= store.policy.max_claims:
+        return f"its runner stopped answering {lost_claims} times"
     return "it was not graded before its deadline"
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from contracts.messages import StepRequest, utcnow
+from contracts.messages import StepRequest, StepResult, utcnow
 from contracts.runner import ClaimedJob, JobOutcome
 from contracts.steps import StepName, StepStatus
 from services.inprocess import InProcessOptions, step_table
@@ -34,6 +34,8 @@ from shared.db.blobs import MemoryBlobStore
 from shared.pipeline import Executed, StepTable, chain, execute_step, internal_error
 
 log = structlog.get_logger()
+# Well under the server's limit for one log request (1 MiB).
+LOG_CHUNK_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,24 @@ class Agent:
             backoff.reset()
             if job is not None:
                 self.jobs_run += 1
-                await JobRun(self, job).run(stop)
+                await self._run_job(job, stop)
+
+    async def _run_job(self, job: ClaimedJob, stop: asyncio.Event) -> None:
+        """One job; a bug in its handling is logged and its lease left to run out, and
+        this worker goes on serving."""
+        try:
+            await JobRun(self, job).run(stop)
+        except Exception:
+            log.exception("job handling failed; its lease will run out", job_id=job.id)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a job's steps ended: the last step's result goes with the completion."""
+
+    outcome: JobOutcome
+    last_result: StepResult
+    following: StepRequest | None  # the next step's request (FEEDBACK) when the plan goes on
 
 
 class JobRun:
@@ -99,7 +118,7 @@ class JobRun:
         self.sent = 0
         self.lost = False
         self.cancelled = False
-        self.work: asyncio.Task[tuple[JobOutcome, StepRequest | None]] | None = None
+        self.work: asyncio.Task[Ending] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         job = self.job
@@ -114,12 +133,13 @@ class JobRun:
         helpers = [asyncio.create_task(self._beat()), asyncio.create_task(self._flush_often())]
         try:
             await self._until_done_or_stopped(stop)
+            await self._release_sandbox()
+            await self._finish()  # still heartbeating: a slow report keeps its lease
         finally:
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._release_sandbox()
-        await self._finish()
 
     async def _until_done_or_stopped(self, stop: asyncio.Event) -> None:
         assert self.work is not None
@@ -136,48 +156,60 @@ class JobRun:
     async def _finish(self) -> None:
         """Report how the job ended, unless its claim was lost."""
         assert self.work is not None
-        if self.lost:
+        error = None if self.work.cancelled() else self.work.exception()
+        if self.lost or isinstance(error, ClaimLost):
             log.warning("claim lost: the job is someone else's now; nothing reported")
             return
         try:
-            if self.cancelled:
-                self.book.say("cancelled by course staff: the program was stopped")
-                await self._flush()
-                await self.client.complete(self.job, "cancelled", None)
-            elif self.work.cancelled():
-                self.book.say("the runner is shutting down: the job goes back to the queue")
-                await self._flush()
-                await self.client.give_back(self.job)
-            elif (error := self.work.exception()) is not None:
-                self.book.say(f"the runner failed: {type(error).__name__}: {error}")
-                await self._flush()
-                await self.client.complete(self.job, "failed", None, detail=type(error).__name__)
-            else:
-                outcome, following = self.work.result()
-                self.book.say(f"job {outcome}")
-                await self._flush()
-                await self.client.complete(self.job, outcome, following)
+            await self._report_end(error)
             log.info("job ended")
         except ClaimLost:
             log.warning("claim lost before the job could be reported")
-        except (ServerUnavailable, RunnerRejected) as error:
-            log.error("job could not be reported; its lease will run out", error=str(error))
+        except (ServerUnavailable, RunnerRejected) as failure:
+            log.error("job could not be reported; its lease will run out", error=str(failure))
 
-    async def _steps(self) -> tuple[JobOutcome, StepRequest | None]:
-        """Run the job's steps in order, reporting each; the outcome and the next
-        step's request for the services when the plan goes on past the job."""
+    async def _report_end(self, error: BaseException | None) -> None:
+        assert self.work is not None
+        if self.cancelled:
+            await self._last_words("cancelled by course staff: the program was stopped")
+            await self.client.complete(self.job, "cancelled", None)
+        elif self.work.cancelled():
+            await self._last_words("the runner is shutting down: the job goes back to the queue")
+            await self.client.give_back(self.job)
+        elif error is not None:
+            await self._last_words(f"the runner failed: {type(error).__name__}: {error}")
+            await self.client.complete(self.job, "failed", None, detail=type(error).__name__)
+        else:
+            ending = self.work.result()
+            await self._last_words(f"job {ending.outcome}")
+            await self.client.complete(
+                self.job, ending.outcome, ending.following, last=ending.last_result
+            )
+
+    async def _last_words(self, line: str) -> None:
+        """The log's last line; a log the server would not take never stops the report."""
+        self.book.say(line)
+        with contextlib.suppress(ServerUnavailable):
+            await self._flush()
+
+    async def _steps(self) -> "Ending":
+        """Run the job's steps in order, reporting each but the last, which goes with
+        the completion (one transaction on the server): how the job ended."""
         blobs = MemoryBlobStore()
         request = await self._download(blobs)
         table = step_table(self.agent.backend, blobs, self.agent.steps)
-        step: StepName | None = self.job.steps[0]
-        while step is not None and step in self.job.steps:
+        step = self.job.steps[0]
+        while True:
             executed = await _run_step(table, request, step)
             self.book.step(executed.result)
+            failed = executed.result.status is StepStatus.FAIL
+            after = executed.next_step
+            if failed or after is None or after not in self.job.steps:
+                following = None if failed or after is None else executed.next_request
+                outcome: JobOutcome = "failed" if failed else "succeeded"
+                return Ending(outcome, executed.result, following)
             await self.client.report_step(self.job, executed.result)
-            if executed.result.status is StepStatus.FAIL:
-                return "failed", None
-            step, request = executed.next_step, executed.next_request or request
-        return "succeeded", request if step is not None else None
+            step, request = after, executed.next_request or request
 
     async def _download(self, blobs: MemoryBlobStore) -> StepRequest:
         request = self.job.request
@@ -189,9 +221,9 @@ class JobRun:
         return request
 
     def _beat_every_s(self) -> float:
-        """A third of the lease the server gives (30 s: every 10 s), at most the option."""
-        lease_s = (self.job.lease_expires_at - utcnow()).total_seconds()
-        return max(0.2, min(self.agent.options.heartbeat_s, lease_s / 3))
+        """A third of the lease the server gives (30 s: every 10 s), at most the option;
+        from the lease's length, not its end, so a skewed clock changes nothing."""
+        return max(0.2, min(self.agent.options.heartbeat_s, self.job.lease_s / 3))
 
     async def _beat(self) -> None:
         every_s = self._beat_every_s()
@@ -202,8 +234,8 @@ class JobRun:
             except ClaimLost:
                 self._stop_work(lost=True)
                 return
-            except (ServerUnavailable, RunnerRejected) as error:
-                log.warning("heartbeat failed", error=str(error))
+            except Exception as error:  # a beat that fails is tried again; the loop lives on
+                log.warning("heartbeat failed", error=f"{type(error).__name__}: {error}")
                 continue
             if answer.cancel:
                 self._stop_work(lost=False)
@@ -223,7 +255,7 @@ class JobRun:
     async def _flush(self) -> None:
         """Send the log the server does not have yet (from the length it says it has)."""
         while self.sent < len(self.book.data) and not self.lost:
-            chunk = bytes(self.book.data[self.sent :])
+            chunk = bytes(self.book.data[self.sent : self.sent + LOG_CHUNK_BYTES])
             try:
                 stored = await self.client.append_log(self.job, self.sent, chunk)
             except ClaimLost:

@@ -89,7 +89,10 @@ class RunnerClient:
             "PATCH", f"/jobs/{job.id}/log", content=chunk, headers=headers, job=job, ok=(416,)
         )
         if response.status_code == 416:
-            return int(response.headers["Range"].split("-")[1])
+            stored = response.headers.get("Range", "").partition("-")[2]
+            if not stored.isdigit():
+                raise ServerUnavailable(f"416 without a usable Range header: {stored!r}")
+            return int(stored)
         return int(response.json()["length"])
 
     async def report_step(self, job: ClaimedJob, result: StepResult) -> None:
@@ -97,10 +100,16 @@ class RunnerClient:
         await self._call("POST", f"/jobs/{job.id}/steps", json=body, job=job)
 
     async def complete(
-        self, job: ClaimedJob, outcome: JobOutcome, following: StepRequest | None, detail: str = ""
+        self,
+        job: ClaimedJob,
+        outcome: JobOutcome,
+        following: StepRequest | None,
+        detail: str = "",
+        last: StepResult | None = None,
     ) -> None:
         body = {
             "outcome": outcome,
+            "last_result": None if last is None else last.model_dump(mode="json"),
             "next_request": None if following is None else following.model_dump(mode="json"),
             "detail": detail,
         }
@@ -130,7 +139,7 @@ class RunnerClient:
         response = await (self._retrying(send) if retry else _once(send))
         if response.status_code in ok or response.is_success:
             return response
-        if response.status_code == 409 and job is not None:
+        if response.status_code == 409 and response.headers.get("Claim-Lost") == "true":
             raise ClaimLost(_detail(response))
         if response.status_code in (401, 403):
             raise RunnerRejected(_detail(response))

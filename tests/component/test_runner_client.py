@@ -21,7 +21,7 @@ class ScriptedApi:
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.script: list[tuple[int, dict[str, Any]]] = []
+        self.script: list[tuple[int, dict[str, Any], dict[str, str]]] = []
         self.seen: list[tuple[str, str, dict[str, str]]] = []
         self.server: ThreadingHTTPServer | None = None
 
@@ -33,9 +33,13 @@ class ScriptedApi:
                 length = int(self.headers.get("content-length", 0))
                 self.rfile.read(length)
                 api.seen.append(("POST", self.path, dict(self.headers)))
-                status, body = api.script.pop(0) if api.script else (200, {"cancel": False})
+                status, body, headers = (
+                    api.script.pop(0) if api.script else (200, {"cancel": False}, {})
+                )
                 data = json.dumps(body).encode()
                 self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
@@ -74,6 +78,7 @@ def a_job() -> ClaimedJob:
             "claim": 1,
             "job_token": "job-secret",
             "lease_expires_at": datetime.now(UTC) + timedelta(seconds=30),
+            "lease_s": 30,
             "steps": ["SANDBOX"],
             "request": request,
         }
@@ -82,7 +87,7 @@ def a_job() -> ClaimedJob:
 
 async def test_a_heartbeat_waits_out_a_restarting_server(api: ScriptedApi) -> None:
     client = RunnerClient(f"http://127.0.0.1:{api.port}", "agt_runner_token", "1.0", retry_for_s=30)
-    api.script = [(503, {"detail": "restarting"}), (502, {"detail": "proxy"})]
+    api.script = [(503, {"detail": "restarting"}, {}), (502, {"detail": "proxy"}, {})]
     later = asyncio.get_running_loop().call_later(1.0, api.start)  # refused until then
     try:
         answer = await client.heartbeat(a_job())
@@ -98,12 +103,19 @@ async def test_a_heartbeat_waits_out_a_restarting_server(api: ScriptedApi) -> No
     assert headers["Authorization"] == "Bearer agt_runner_token"
 
 
-async def test_a_409_about_a_job_means_the_claim_is_lost(api: ScriptedApi) -> None:
+async def test_a_fencing_409_means_the_claim_is_lost_and_another_409_does_not(
+    api: ScriptedApi,
+) -> None:
     api.start()
-    api.script = [(409, {"detail": "another runner holds it"})]
+    api.script = [
+        (409, {"detail": "another runner holds it"}, {"Claim-Lost": "true"}),
+        (409, {"detail": "steps not reported yet"}, {}),
+    ]
     client = RunnerClient(f"http://127.0.0.1:{api.port}", "t", "1.0")
     try:
         with pytest.raises(ClaimLost, match="another runner"):
+            await client.heartbeat(a_job())
+        with pytest.raises(ServerUnavailable, match="steps not reported yet"):
             await client.heartbeat(a_job())
     finally:
         await client.close()

@@ -452,8 +452,14 @@ async def test_a_job_whose_runners_keep_vanishing_fails_not_the_students_fault(
             await lease_lapsed(lapsing["id"])
 
     failed = await wait_terminal(stack, submission_id, timeout_s=60)
+    async with as_runner(stack, runner["token"]) as client:  # its last claim, too late
+        late = await client.post(
+            "/heartbeat", json={"job_id": lapsing["id"]}, headers=job_headers(lapsing)
+        )
 
     assert failed["status"] == "failed"
+    assert late.status_code == 409  # the job ended: the old claim must stop
+    assert late.headers["Claim-Lost"] == "true"
     execution = failed["pipeline_execution"]
     assert execution["failed_at_step"] == "SANDBOX"
     assert execution["steps"][-1]["error_details"]["error_type"] == "runner_lost"

@@ -25,7 +25,7 @@ from shared.db.outbox import Outgoing, enqueue_all
 # left), and nobody asked to cancel it. $2 is the most claims a job may have.
 _CLAIMABLE = (
     "(j.state = 'pending' OR (j.state = 'running' AND j.lease_expires_at < now()"
-    " AND j.claims < $2)) AND NOT j.cancel_requested AND j.deadline > now()"
+    " AND j.claims - j.given_back < $2)) AND NOT j.cancel_requested AND j.deadline > now()"
 )
 _RUNNER_COLUMNS = (
     "r.id, r.name, r.labels, r.version, r.last_heartbeat_at, r.created_at, r.revoked_at,"
@@ -34,6 +34,7 @@ _RUNNER_COLUMNS = (
 )
 _JOB_COLUMNS = (
     "j.id, j.submission_id, j.attempt, j.labels, j.steps, j.request, j.state, j.claims,"
+    " j.given_back,"
     " j.runner_id, j.job_token_hash, j.lease_expires_at, j.cancel_requested, j.created_at,"
     " j.claimed_at, j.finished_at, j.deadline,"
     " coalesce((SELECT array_agg(s.step ORDER BY s.reported_at) FROM runner_job_steps s"
@@ -225,10 +226,11 @@ class RunnerStore:
 
     @contextlib.asynccontextmanager
     async def held(
-        self, runner: RunnerIdentity, job_id: int, job_token: str
+        self, runner: RunnerIdentity, job_id: int, job_token: str, ended_too: bool = False
     ) -> AsyncIterator["HeldJob"]:
         """The job, locked, when this runner's current claim holds it (fencing); raises
-        LostClaim when another claim replaced it or the job ended, JobNotFound if none."""
+        LostClaim when another claim replaced it or, unless `ended_too` (completing again,
+        giving back), when the job ended; JobNotFound if there is none."""
         async with self.pool.acquire() as connection, connection.transaction():
             job = await _job(connection, job_id, lock=True)
             if job is None:
@@ -238,6 +240,8 @@ class RunnerStore:
             )
             if not current:
                 raise LostClaim("this claim is no longer the job's: another runner holds it")
+            if job["state"] != "running" and not ended_too:
+                raise LostClaim(f"this job already ended ({job['state']})")
             yield HeldJob(connection, job, self.policy)
 
     async def beat(self, runner: RunnerIdentity, version: str | None) -> None:
@@ -287,11 +291,12 @@ class RunnerStore:
     @contextlib.asynccontextmanager
     async def expired(self) -> AsyncIterator[tuple[Connection, list[dict[str, Any]]]]:
         """Jobs whose runners are lost for good (their last claim's lease ran out and no
-        claim is left) or past their deadline, locked so one sweep ends each."""
+        claim is left), cancelled ones whose runner is gone, and ones past their deadline,
+        locked so one sweep ends each."""
         async with self.pool.acquire() as connection, connection.transaction():
             ids = await connection.fetch(
-                "SELECT id FROM runner_jobs WHERE (state = 'running'"
-                " AND lease_expires_at < now() AND claims >= $1)"
+                "SELECT id FROM runner_jobs WHERE (state = 'running' AND lease_expires_at < now()"
+                " AND (claims - given_back >= $1 OR cancel_requested))"
                 " OR (state IN ('pending', 'running') AND deadline < now())"
                 " ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED",
                 self.policy.max_claims,
@@ -355,7 +360,7 @@ class HeldJob:
         """The runner stops without finishing (it is shutting down): waiting again."""
         await self.connection.execute(
             "UPDATE runner_jobs SET state = 'pending', runner_id = NULL, job_token_hash = NULL,"
-            " lease_expires_at = NULL WHERE id = $1",
+            " lease_expires_at = NULL, given_back = given_back + 1 WHERE id = $1",
             self.row["id"],
         )
 

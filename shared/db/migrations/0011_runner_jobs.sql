@@ -13,8 +13,8 @@ CREATE TABLE runners (
 );
 
 -- One job per attempt of a runner-mode submission: the steps from SANDBOX to FOCUS.
--- `claims` counts the leases given out; `job_token_hash` is the current claim's token
--- (fencing: an older claim's token no longer matches).
+-- `claims` counts the leases given out (claims - given_back of them were lost);
+-- `job_token_hash` is the current claim's token (fencing: an older one no longer matches).
 CREATE TABLE runner_jobs (
     id                  bigserial PRIMARY KEY,
     submission_id       bigint NOT NULL REFERENCES submissions (id),
@@ -25,6 +25,7 @@ CREATE TABLE runner_jobs (
     state               text NOT NULL DEFAULT 'pending'
                         CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'cancelled')),
     claims              integer NOT NULL DEFAULT 0,
+    given_back          integer NOT NULL DEFAULT 0,  -- claims a stopping runner returned
     runner_id           bigint REFERENCES runners (id),
     job_token_hash      text,
     lease_expires_at    timestamptz,
