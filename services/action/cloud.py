@@ -32,8 +32,11 @@ class CloudClient:
     async def config(self, config_id: int) -> dict[str, Any]:
         return await self._call("GET", f"/api/v1/configs/id/{config_id}")
 
-    async def post_result(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("POST", "/api/v1/submissions/external-results", json=body)
+    async def post_result(self, body: dict[str, Any], key: str) -> dict[str, Any]:
+        """Posted once however often it is retried: the server keeps one per key."""
+        headers = {"Idempotency-Key": key}
+        path = "/api/v1/submissions/external-results"
+        return await self._call("POST", path, json=body, headers=headers)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         for attempt in range(1, ATTEMPTS + 1):

@@ -46,6 +46,7 @@ class GitHubContext:
     sha: str = ""
     ref: str = ""
     run_id: str = ""
+    run_attempt: str = "1"
     actor: str = ""
     api_url: str = "https://api.github.com"
     output: Path | None = None
@@ -163,6 +164,7 @@ def _github_context(env: Mapping[str, str], problems: list[str]) -> GitHubContex
         sha=env.get("GITHUB_SHA", ""),
         ref=env.get("GITHUB_REF", ""),
         run_id=env.get("GITHUB_RUN_ID", ""),
+        run_attempt=env.get("GITHUB_RUN_ATTEMPT", "1"),
         actor=env.get("GITHUB_ACTOR", ""),
         api_url=env.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
         output=path("GITHUB_OUTPUT"),

@@ -77,9 +77,12 @@ async def _external(inputs: ActionInputs, files: dict[str, bytes]) -> int:
         try:
             response = await _grade(files, config, language)
         except Exception as error:  # the server hears that grading failed, then we stop
-            await _cloud(cloud.post_result(failure_payload(inputs, language, error, began)))
+            failure = failure_payload(inputs, language, error, began)
+            await _cloud(cloud.post_result(failure, _post_key(inputs)))
             raise
-        await _cloud(cloud.post_result(result_payload(inputs, language, response)))
+        await _cloud(
+            cloud.post_result(result_payload(inputs, language, response), _post_key(inputs))
+        )
     finally:
         await cloud.close()
     return await _deliver(inputs, response)
@@ -90,6 +93,13 @@ async def _cloud(call: Any) -> dict[str, Any]:
         return dict(await call)
     except CloudError as error:
         raise ActionFailed(f"Autograder server: {error}") from None
+
+
+def _post_key(inputs: ActionInputs) -> str:
+    """One result per workflow run attempt: a retried POST is not a second submission."""
+    github = inputs.github
+    run = f"{github.repository}/{github.run_id}/{github.run_attempt}/{github.sha}"
+    return f"autograder-action:{inputs.grading_config_id}:{run}"[:255]
 
 
 def submission_files(workspace: Path) -> dict[str, bytes]:

@@ -109,6 +109,7 @@ from services.intake.submissions import (
     check_assignment,
     check_sees_submission,
     export_again,
+    external_result_key,
     regrade,
 )
 from shared.auth import Principal, Role, Scope
@@ -404,13 +405,16 @@ async def create_submission(
 def _idempotency_key(
     request: Request, who: Principal, body: SubmissionIn, files: dict[str, bytes]
 ) -> IdempotencyKey | None:
+    value = _key_header(request)
+    return None if value is None else IdempotencyKey.of(who, value, body, files)
+
+
+def _key_header(request: Request) -> str | None:
     value = request.headers.get("idempotency-key")
-    if value is None:
-        return None
-    if not 1 <= len(value) <= 255:
+    if value is not None and not 1 <= len(value) <= 255:
         problem = {"loc": ["header", "Idempotency-Key"], "msg": "must be 1 to 255 characters"}
         raise InvalidInput([problem], at_root=True)
-    return IdempotencyKey.of(who, value, body, files)
+    return value
 
 
 @submissions.post(
@@ -430,7 +434,9 @@ async def create_external_result(
     """A result graded elsewhere (the GitHub Action's external mode): stored as a
     finished submission, `submission_metadata` kept as given; answers it as stored."""
     result = await json_body_of(request, limits.max_request_bytes, ExternalResultIn)
-    submission_id = await accept_external_result(result, repo, bus, who)
+    value = _key_header(request)
+    key = None if value is None else external_result_key(who, value, result)
+    submission_id = await accept_external_result(result, repo, bus, who, key)
     view = await repo.submission_view(submission_id)
     assert view is not None  # just stored, in a committed transaction
     return SubmissionView.model_validate(view)

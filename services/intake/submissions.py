@@ -96,6 +96,12 @@ class IdempotencyKey:
         return cls(caller.token_id, key, hashlib.sha256(canonical).hexdigest())
 
 
+def external_result_key(caller: Principal, key: str, result: ExternalResultIn) -> IdempotencyKey:
+    """An external result's Idempotency-Key: the same result hashes the same."""
+    canonical = json.dumps(result.model_dump(mode="json"), sort_keys=True).encode()
+    return IdempotencyKey(caller.token_id, key, hashlib.sha256(canonical).hexdigest())
+
+
 class _KeyTaken(Exception):
     """Rolls back a submission whose Idempotency-Key another request already holds."""
 
@@ -362,10 +368,36 @@ def _export_payload(view: dict[str, Any]) -> ExportPayload:
 
 
 async def accept_external_result(
-    result: ExternalResultIn, repo: IntakeRepository, topology: Topology, caller: Principal
+    result: ExternalResultIn,
+    repo: IntakeRepository,
+    topology: Topology,
+    caller: Principal,
+    key: IdempotencyKey | None = None,
 ) -> int:
-    """Store a result graded elsewhere, as a finished submission with its record, and
-    announce it as the tracker announces the ones graded here."""
+    """Store a result graded elsewhere, once per Idempotency-Key (a retried POST answers
+    the first one's submission)."""
+    if key is None:
+        return await _store_external_result(result, repo, topology, caller, None)
+    for _ in range(2):  # the holder may have rolled back meanwhile: then claim it again
+        first = await repo.keyed_submission(key.token_id, key.key)
+        if first is not None:
+            return _replayed(first, key)
+        try:
+            return await _store_external_result(result, repo, topology, caller, key)
+        except _KeyTaken:
+            continue
+    raise Conflict("this Idempotency-Key is in use by a request still being accepted")
+
+
+async def _store_external_result(
+    result: ExternalResultIn,
+    repo: IntakeRepository,
+    topology: Topology,
+    caller: Principal,
+    key: IdempotencyKey | None,
+) -> int:
+    """A finished submission with its record, announced as the tracker announces the
+    ones graded here."""
     config = await repo.get_config(result.grading_config_id)
     if config is None:
         raise _field_error(
@@ -380,6 +412,10 @@ async def accept_external_result(
     record = _external_record(result)
     async with repo.unit_of_work() as unit:
         submission_id = await unit.add_external_result(result, record, caller.token_id)
+        if key is not None and not await unit.claim_key(
+            key.token_id, key.key, key.request_hash, submission_id
+        ):
+            raise _KeyTaken  # nothing of this request is kept
         event = StatusEvent(
             external_assignment_id=config.external_assignment_id,
             grading_config_id=config.id,

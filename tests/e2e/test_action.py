@@ -234,6 +234,8 @@ def test_a_restarting_server_is_waited_out(
     )
     assert posted["submission_metadata"]["repository"] == REPO
     assert cloud.seen[0].headers["Authorization"] == "Bearer agt_cloud"
+    key = cloud.calls("POST", "/api/v1/submissions/external-results")[0].headers["Idempotency-Key"]
+    assert key == f"autograder-action:7:{REPO}/42/1/0123456789abcdef"
 
 
 @pytest.mark.parametrize(

@@ -519,6 +519,25 @@ async def test_the_reference_actions_external_mode_calls_work_as_there(
     assert failed.json()["pipeline_execution"]["status"] == "failed"
 
 
+async def test_an_external_result_posted_again_with_its_key_is_stored_once(
+    intake: httpx.AsyncClient, demo_config: dict[str, Any]
+) -> None:
+    """The Action retries a POST whose answer it did not get: one submission, not two."""
+    config_id = await config_for(intake, await issue_token("admin"), demo_config, "hw1")
+    action = {**bearer(await issue_token("integration")), "Idempotency-Key": "run-99-1"}
+    body = reference_external_result(config_id)
+    url = "/api/v1/submissions/external-results"
+
+    first = await intake.post(url, json=body, headers=action)
+    again = await intake.post(url, json=body, headers=action)
+    other = await intake.post(url, json={**body, "final_score": 10.0}, headers=action)
+
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert other.status_code == 422  # the same key for another result
+    assert await submissions_stored(intake) == 1
+
+
 @pytest.mark.parametrize(
     ("changed", "field"),
     [
