@@ -495,10 +495,10 @@ async def regrade_next_waiting(repo: IntakeRepository, topology: Topology) -> bo
         item = await unit.take_waiting_item()
         if item is None:
             return False
-        view = await repo.submission_view(item["submission_id"])
-        if view is None:  # submissions are never deleted
+        basis = await repo.regrade_basis(item["submission_id"])
+        if basis is None:  # submissions are never deleted
             return True
-        config = await _regrade_config(view, item["use_latest"], repo)
+        config = await _regrade_config(basis, item["use_latest"], repo)
         requested = f"batch:{item['batch_id']}"
         attempt = await _new_attempt(unit, item["submission_id"], config, requested, topology)
         await unit.set_item_attempt(item["batch_id"], item["submission_id"], attempt)

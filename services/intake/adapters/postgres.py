@@ -238,6 +238,16 @@ class IntakeRepository:
         )
         return [dict(row) for row in rows]
 
+    async def regrade_basis(self, submission_id: int) -> dict[str, Any] | None:
+        """What a regrade needs of a submission: its assignment and latest attempt's config."""
+        row = await self.pool.fetchrow(
+            "SELECT c.external_assignment_id, a.config_id AS attempt_config_id"
+            " FROM attempts a JOIN grading_configs c ON c.id = a.config_id"
+            " WHERE a.submission_id = $1 ORDER BY a.attempt DESC LIMIT 1",
+            submission_id,
+        )
+        return None if row is None else dict(row)
+
     async def submission_view(self, submission_id: int) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(
             "SELECT s.id, s.grading_config_id, s.external_user_id, s.username, s.language,"
