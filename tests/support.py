@@ -13,7 +13,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aio_pika
 import httpx
@@ -25,6 +25,7 @@ from shared.settings import CommonSettings
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from services.intake.logic import FileLimits
     from shared.runtime import Runtime
 
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -151,6 +152,36 @@ async def running_stack(timeout_s: float = 30) -> AsyncIterator[httpx.AsyncClien
         finally:
             stop.set()
             await asyncio.wait_for(running, timeout_s)
+
+
+@contextlib.asynccontextmanager
+async def intake_client(
+    settings: CommonSettings,
+    *,
+    limits: "FileLimits | None" = None,
+    headers: dict[str, str] | None = None,
+    **options: Any,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Intake's app in this process on a real database and broker (no port), and a
+    client of it; `options` go to create_app, the app itself is `client.app`."""
+    from services.intake.adapters.postgres import IntakeRepository
+    from services.intake.app import limits_from
+    from services.intake.handlers import create_app
+    from services.intake.settings import IntakeSettings
+    from shared.runtime import Runtime
+
+    runtime = await Runtime.open(settings)
+    try:
+        limits = limits or limits_from(IntakeSettings())
+        app = create_app(IntakeRepository(runtime.pool), limits, runtime.bus.topology, **options)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://intake", headers=headers
+        ) as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+    finally:
+        await runtime.close()
 
 
 async def wait_terminal(

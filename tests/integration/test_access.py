@@ -13,14 +13,10 @@ import pytest
 
 from services.cli import main
 from services.intake.adapters.postgres import IntakeRepository
-from services.intake.app import limits_from
-from services.intake.handlers import create_app
-from services.intake.settings import IntakeSettings
 from shared.auth import SCOPES, Role, Scope
 from shared.logging import configure_logging
-from shared.runtime import Runtime
 from tests.conftest import demo_files
-from tests.support import Isolation, bearer, issue_token, wait_terminal
+from tests.support import Isolation, bearer, intake_client, issue_token, wait_terminal
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +24,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def intake(isolation: Isolation) -> AsyncIterator[httpx.AsyncClient]:
     """Intake's app on the real database, called without any token by default."""
-    runtime = await Runtime.open(isolation.settings())
-    app = create_app(
-        IntakeRepository(runtime.pool), limits_from(IntakeSettings()), runtime.bus.topology
-    )
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://intake"
-    ) as client:
-        client.app = app  # type: ignore[attr-defined]
+    async with intake_client(isolation.settings()) as client:
         yield client
-    await runtime.close()
 
 
 def routes(client: httpx.AsyncClient) -> list[tuple[str, str]]:
@@ -269,17 +257,8 @@ def test_the_cli_creates_the_first_admin_token(
     assert token not in printed.err
 
     async def templates_with(value: str) -> int:
-        runtime = await Runtime.open(isolation.settings())
-        app = create_app(
-            IntakeRepository(runtime.pool), limits_from(IntakeSettings()), runtime.bus.topology
-        )
-        try:
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://intake"
-            ) as client:
-                return (await client.get("/api/v1/templates", headers=bearer(value))).status_code
-        finally:
-            await runtime.close()
+        async with intake_client(isolation.settings()) as client:
+            return (await client.get("/api/v1/templates", headers=bearer(value))).status_code
 
     assert asyncio.run(templates_with(token)) == 200
 
@@ -567,26 +546,14 @@ async def test_an_external_result_that_does_not_fit_names_the_field(
 
 
 async def test_past_its_rate_a_token_gets_429_with_retry_after(isolation: Isolation) -> None:
-    runtime = await Runtime.open(isolation.settings())
-    app = create_app(
-        IntakeRepository(runtime.pool),
-        limits_from(IntakeSettings()),
-        runtime.bus.topology,
-        rate_limit_per_minute=3,
-    )
     busy, quiet = await issue_token("integration"), await issue_token("integration")
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://intake"
-        ) as client:
-            answers = [
-                (await client.get("/api/v1/templates", headers=bearer(busy))).status_code
-                for _ in range(4)
-            ]
-            refused = await client.get("/api/v1/templates", headers=bearer(busy))
-            other = await client.get("/api/v1/templates", headers=bearer(quiet))
-    finally:
-        await runtime.close()
+    async with intake_client(isolation.settings(), rate_limit_per_minute=3) as client:
+        answers = [
+            (await client.get("/api/v1/templates", headers=bearer(busy))).status_code
+            for _ in range(4)
+        ]
+        refused = await client.get("/api/v1/templates", headers=bearer(busy))
+        other = await client.get("/api/v1/templates", headers=bearer(quiet))
     assert answers == [200, 200, 200, 429]
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "20"

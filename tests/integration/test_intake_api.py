@@ -20,7 +20,7 @@ from shared.runtime import Runtime
 from tests.conftest import demo_files
 from tests.integration.test_redelivery import new_submission
 from tests.owned_services import own_postgres
-from tests.support import Isolation, bearer, eventually, issue_token
+from tests.support import Isolation, bearer, eventually, intake_client, issue_token
 
 pytestmark = pytest.mark.integration
 
@@ -32,15 +32,9 @@ def limits() -> FileLimits:
 
 @pytest.fixture
 async def api(isolation: Isolation, limits: FileLimits) -> AsyncIterator[httpx.AsyncClient]:
-    runtime = await Runtime.open(isolation.settings())
-    app = create_app(IntakeRepository(runtime.pool), limits, runtime.bus.topology)
-    transport = httpx.ASGITransport(app=app)
     headers = bearer(await issue_token("admin"))
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://intake", headers=headers
-    ) as client:
+    async with intake_client(isolation.settings(), limits=limits, headers=headers) as client:
         yield client
-    await runtime.close()
 
 
 def locations(response: httpx.Response) -> list[list[object]]:

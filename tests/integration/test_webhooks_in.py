@@ -15,12 +15,8 @@ import pytest
 from standardwebhooks import Webhook
 
 from services.intake.adapters.postgres import IntakeRepository
-from services.intake.app import limits_from
-from services.intake.handlers import create_app
-from services.intake.settings import IntakeSettings
-from shared.runtime import Runtime
 from tests.conftest import demo_files
-from tests.support import Isolation, bearer, issue_token
+from tests.support import Isolation, bearer, intake_client, issue_token
 
 pytestmark = pytest.mark.integration
 
@@ -30,19 +26,8 @@ URL = "/api/v1/webhooks/submissions"
 
 @pytest.fixture
 async def intake(isolation: Isolation) -> AsyncIterator[httpx.AsyncClient]:
-    runtime = await Runtime.open(isolation.settings())
-    app = create_app(
-        IntakeRepository(runtime.pool),
-        limits_from(IntakeSettings()),
-        runtime.bus.topology,
-        webhook_secret=SECRET,
-    )
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://intake"
-    ) as client:
-        client.app = app  # type: ignore[attr-defined]
+    async with intake_client(isolation.settings(), webhook_secret=SECRET) as client:
         yield client
-    await runtime.close()
 
 
 def signed(
@@ -151,16 +136,7 @@ async def test_a_signed_webhook_that_does_not_fit_is_a_400_naming_the_field(
 
 
 async def test_without_a_secret_webhooks_are_refused(isolation: Isolation) -> None:
-    runtime = await Runtime.open(isolation.settings())
-    app = create_app(
-        IntakeRepository(runtime.pool), limits_from(IntakeSettings()), runtime.bus.topology
-    )
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://intake"
-        ) as client:
-            answer = await client.post(URL, content=b"{}", headers=signed(b"{}", "msg_4"))
-    finally:
-        await runtime.close()
+    async with intake_client(isolation.settings()) as client:
+        answer = await client.post(URL, content=b"{}", headers=signed(b"{}", "msg_4"))
     assert answer.status_code == 503
     assert "INTAKE_WEBHOOK_SECRET" in answer.json()["detail"]
