@@ -70,7 +70,7 @@ from services.intake.logic import (
 )
 from services.intake.openapi import json_body, problem_responses
 from services.intake.runners import check_step, complete, job_request, record_step
-from services.intake.submissions import check_sees_submission
+from services.intake.submissions import visible_submission
 from shared.auth import Principal, Scope
 from shared.messaging.topology import TRACKER_CANCEL_KEY
 from shared.setup_config import parse_setup_config
@@ -447,10 +447,7 @@ async def cancel_submission(
 ) -> CancelAccepted:
     """Stop the latest attempt: it ends `cancelled`, its sandbox released; a runner
     running it hears it at its next heartbeat and stops the program."""
-    view = await repo.submission_view(submission_id)
-    if view is None:
-        raise NotFound(f"no submission with id {submission_id}")
-    check_sees_submission(who, view)
+    view = await visible_submission(submission_id, repo, who)
     if view["status"] not in ("queued", "running"):
         raise Conflict(f"submission {submission_id} already ended ({view['status']})")
     attempt = int(view["attempt"])
@@ -484,10 +481,7 @@ async def submission_logs(
 ) -> Any:
     """Every runner job's log, attempt by attempt and claim by claim; with `follow=true`
     a server-sent-events stream of the latest job's log as it grows."""
-    view = await repo.submission_view(submission_id)
-    if view is None:
-        raise NotFound(f"no submission with id {submission_id}")
-    check_sees_submission(who, view)
+    await visible_submission(submission_id, repo, who)  # 404 unless it may be seen
     rows = await store.logs(submission_id)
     if follow:
         return StreamingResponse(_follow(store, rows), media_type="text/event-stream")

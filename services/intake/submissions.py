@@ -216,6 +216,17 @@ def check_sees_submission(caller: Principal, view: dict[str, Any]) -> None:
         raise NotFound(f"no submission with id {view['id']}")
 
 
+async def visible_submission(
+    submission_id: int, repo: IntakeRepository, who: Principal
+) -> dict[str, Any]:
+    """The submission's read view, when `who` may see it; 404 otherwise."""
+    view = await repo.submission_view(submission_id)
+    if view is None:
+        raise NotFound(f"no submission with id {submission_id}")
+    check_sees_submission(who, view)
+    return view
+
+
 def _field_error(field: str, msg: str) -> InvalidInput:
     return InvalidInput([{"loc": [field], "msg": msg}])
 

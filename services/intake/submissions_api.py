@@ -29,7 +29,7 @@ from contracts.api import (
 )
 from contracts.config import MAX_DB_ID
 from contracts.steps import SubmissionStatus
-from services.intake.adapters.postgres import IntakeRepository, SubmissionQuery
+from services.intake.adapters.postgres import SubmissionQuery
 from services.intake.attempts import attempt_diff
 from services.intake.deps import (
     DbId,
@@ -61,10 +61,10 @@ from services.intake.submissions import (
     accept_external_result,
     accept_once,
     check_assignment,
-    check_sees_submission,
     export_again,
     external_result_key,
     regrade,
+    visible_submission,
 )
 from shared.auth import Principal, Scope
 from shared.errors import TransientError
@@ -213,7 +213,7 @@ async def get_submission(
     repo: RepoDep,
     who: Annotated[Principal, allowed(Scope.SUBMISSIONS_READ)],
 ) -> SubmissionView:
-    return SubmissionView.model_validate(await _visible_submission(submission_id, repo, who))
+    return SubmissionView.model_validate(await visible_submission(submission_id, repo, who))
 
 
 @submissions.post(
@@ -247,7 +247,7 @@ async def list_attempts(
     who: Annotated[Principal, allowed(Scope.SUBMISSIONS_READ)],
 ) -> list[AttemptView]:
     """Every attempt, oldest first, each with its score, record and feedback."""
-    await _visible_submission(submission_id, repo, who)
+    await visible_submission(submission_id, repo, who)
     return [AttemptView(**row) for row in await repo.attempts(submission_id)]
 
 
@@ -264,7 +264,7 @@ async def diff_attempts(
     who: Annotated[Principal, allowed(Scope.SUBMISSIONS_READ)],
 ) -> AttemptDiff:
     """The score change from attempt `against` to `attempt`, and each test that moved."""
-    await _visible_submission(submission_id, repo, who)
+    await visible_submission(submission_id, repo, who)
     by_number = {row["attempt"]: row for row in await repo.attempts(submission_id)}
     for number in (attempt, against):
         if number not in by_number:
@@ -296,7 +296,7 @@ async def follow_submission(
     last_event_id: LastEventId = None,
 ) -> StreamingResponse:
     """This submission's status events as they happen; ends after the terminal one."""
-    view = await _visible_submission(submission_id, repo, who)
+    view = await visible_submission(submission_id, repo, who)
     feed = _live(request)
 
     def wanted(event: LiveEvent) -> bool:
@@ -350,16 +350,6 @@ async def _ended(view: dict[str, Any]) -> AsyncIterator[str]:
         "final_score": view["final_score"],
     }
     yield f"id: {view['id']}-{view['attempt']}-final\nevent: status\ndata: {json.dumps(data)}\n\n"
-
-
-async def _visible_submission(
-    submission_id: int, repo: IntakeRepository, who: Principal
-) -> dict[str, Any]:
-    view = await repo.submission_view(submission_id)
-    if view is None:
-        raise NotFound(f"no submission with id {submission_id}")
-    check_sees_submission(who, view)
-    return view
 
 
 @submissions.post(
